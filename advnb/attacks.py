@@ -1,0 +1,120 @@
+"""The A1 attack: plain gradient ascent on the loss.
+
+    delta^(0) = 0,   delta^(t+1) = delta^(t) + alpha * g_{x + delta^(t)},   alpha = beta / m,
+
+with g = dL/dx, no normalisation, no projection, no clip (assumption A1; the paper
+ignores the clip following Wang et al. 2021). With ``frozen_gating=True`` (A2) the
+attack runs on the network's exact linearisation at x, so g = J^T g_z(z(x) + J delta).
+
+Along the way it accumulates the paper's weighted Hessian (Theorem 1)
+
+    H̄_z = sum_{t=1}^{m-1} ||Δx^(t)|| H_z^(t) / sum_{t=1}^{m-1} ||Δx^(t)||,
+    Δx^(t) = alpha * g_{x + delta^(t-1)},   H_z^(t) = H_z at x + delta^(t).
+
+For m = 1 the sum is empty and H̄_z is taken as H_z at x (Theorem 1 with m = 1 is
+exact for any H̄_z: delta^(1) = alpha g_x).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .gating import linearize
+from .hessian import attack_succeeded, loss, loss_derivatives
+
+
+@dataclass
+class AttackResult:
+    """What an attack returns. B samples, C logits, n input dimensions, m steps."""
+
+    delta: torch.Tensor  # (B, *input_shape): the perturbation delta^(m)
+    hz_bar: torch.Tensor  # (B, C, C): the weighted H̄_z over t = 1..m-1
+    delta_norms: torch.Tensor  # (B, m+1): ||delta^(t)||, t = 0..m
+    grad_norms: torch.Tensor  # (B, m+1): ||g_{x+delta^(t)}||, t = 0..m
+    z: torch.Tensor  # (B, C): logits at x + delta^(m) of the network the attack ran on
+    success: torch.Tensor  # (B,) bool: the *real* network misclassifies x + delta^(m)
+
+    @property
+    def success_rate(self) -> float:
+        return self.success.double().mean().item()
+
+
+def _check(beta: float, m: int) -> None:
+    if not (beta > 0):
+        raise ValueError(f"beta must be > 0 (got {beta})")
+    if int(m) != m or m < 1:
+        raise ValueError(f"m must be an integer >= 1 (got {m})")
+
+
+def gradient_ascent(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    beta: float,
+    m: int,
+    frozen_gating: bool = True,
+    linearization: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> AttackResult:
+    """Run the m-step A1 attack of overall strength beta on a batch.
+
+    x: (B, *input_shape), y: (B,). ``linearization``, the (J, b) of
+    :func:`advnb.gating.linearize` at x, may be passed to avoid recomputing it.
+    All B samples move together; the loop runs over steps only.
+    """
+    _check(beta, m)
+    alpha = beta / m
+    shape = x.shape
+    flat = x.reshape(shape[0], -1)
+
+    if frozen_gating:
+        J, b = linearization if linearization is not None else linearize(model, x)
+        z0 = torch.einsum("bcn,bn->bc", J, flat) + b
+
+        def step(delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            z = z0 + torch.einsum("bcn,bn->bc", J, delta)
+            g_z, _ = loss_derivatives(z, y)
+            return z, torch.einsum("bcn,bc->bn", J, g_z)
+    else:
+
+        def step(delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            xa = (flat + delta).detach().requires_grad_(True)
+            z = model(xa.reshape(shape))
+            (g,) = torch.autograd.grad(loss(z, y).sum(), xa)
+            return z.detach(), g
+
+    delta = torch.zeros_like(flat)
+    delta_norms, grad_norms = [], []
+    hz_sum = hz_first = None
+    w_sum = torch.zeros(shape[0], dtype=flat.dtype, device=flat.device)
+    prev_step_norm = None  # ||Δx^(t)|| = alpha ||g_{x+delta^(t-1)}||
+    for t in range(m + 1):
+        z, g = step(delta)
+        delta_norms.append(delta.norm(dim=1))
+        grad_norms.append(g.norm(dim=1))
+        if t == m:
+            break
+        _, h_z = loss_derivatives(z, y)
+        if t == 0:
+            hz_first = h_z
+            hz_sum = torch.zeros_like(h_z)
+        else:
+            hz_sum = hz_sum + prev_step_norm[:, None, None] * h_z
+            w_sum = w_sum + prev_step_norm
+        prev_step_norm = alpha * grad_norms[-1]
+        delta = delta + alpha * g
+
+    safe = w_sum > 0
+    hz_bar = torch.where(safe[:, None, None], hz_sum / torch.where(safe, w_sum, 1.0)[:, None, None], hz_first)
+    with torch.no_grad():
+        z_real = z if not frozen_gating else model((flat + delta).reshape(shape))
+    return AttackResult(
+        delta=delta.reshape(shape),
+        hz_bar=hz_bar,
+        delta_norms=torch.stack(delta_norms, dim=1),
+        grad_norms=torch.stack(grad_norms, dim=1),
+        z=z,
+        success=attack_succeeded(z_real, y),
+    )

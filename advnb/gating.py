@@ -1,0 +1,61 @@
+"""Frozen gating (assumption A2) realised as linearisation.
+
+With every ReLU gate (and max-pool switch) held at its state at x, a ReLU network
+is affine in its input: z(x + delta) = z(x) + J delta with J = dz/dx. The paper's
+equivalent weight W~ is J^T. ``linearize`` returns that exact per-sample affine map;
+attacking it *is* attacking the network with frozen gating.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.func import jacrev, vmap
+
+
+def linearize(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The frozen-gating affine map at each sample.
+
+    x: (B, *input_shape). Returns J: (B, C, n) and b: (B, C), n = prod(input_shape),
+    such that z(x') = J x'_flat + b for every x' with the gating states of x.
+    Per-sample Jacobians are batched with ``torch.func.vmap(jacrev(...))``.
+    """
+    shape = x.shape[1:]
+    flat = x.reshape(x.shape[0], -1)
+
+    def z_of(xi: torch.Tensor) -> torch.Tensor:
+        return model(xi.reshape(1, *shape)).squeeze(0)
+
+    J = vmap(jacrev(z_of))(flat)
+    with torch.no_grad():
+        z = model(x)
+    b = z - torch.einsum("bcn,bn->bc", J, flat)
+    return J.detach(), b.detach()
+
+
+def gating_states(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Every ReLU gate of ``model`` at x, on or off.
+
+    x: (B, *input_shape). Returns (B, G) bool, G = total number of ReLU units,
+    in the order the ReLU modules run. Gates are read from ``nn.ReLU`` modules.
+    """
+    states: list[torch.Tensor] = []
+
+    def hook(_module, inputs, _output):
+        states.append((inputs[0] > 0).reshape(inputs[0].shape[0], -1))
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.ReLU)]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    if not states:
+        raise ValueError("model has no nn.ReLU modules whose gates could be read")
+    return torch.cat(states, dim=1)
+
+
+def flipped_fraction(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
+    """Fraction of ReLU gates whose state differs between x and x_adv. Returns (B,)."""
+    return (gating_states(model, x) != gating_states(model, x_adv)).double().mean(dim=1)

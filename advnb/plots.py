@@ -1,0 +1,95 @@
+"""The book's figures. Each function returns a matplotlib Figure."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+
+sns.set_theme(style="whitegrid", context="notebook")
+
+
+def _img(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().double().reshape(28, 28).numpy()
+
+
+def perturbation_panel(x: torch.Tensor, delta_star: torch.Tensor, delta_hat: torch.Tensor) -> tuple[plt.Figure, float]:
+    """Fig. 1-style panel: per row a digit x, delta*, deltâ and (delta* - deltâ) magnified.
+
+    x, delta_star, delta_hat: (k, 784) or (k, 1, 28, 28). The perturbation columns
+    share one symmetric colour scale; the difference is multiplied by a power of
+    ten (returned) so that it is visible on that scale.
+    """
+    k = len(x)
+    diff = delta_star - delta_hat
+    vmax = float(delta_star.abs().max())
+    dmax = float(diff.abs().max())
+    mag = 10.0 ** max(0, math.floor(math.log10(vmax / dmax))) if dmax > 0 else 1.0
+    fig, axes = plt.subplots(k, 4, figsize=(8, 2.1 * k), squeeze=False)
+    cols = [
+        ("digit $x$", x, "gray_r", (0, 1)),
+        (r"$\delta^*$ (attack)", delta_star, "RdBu_r", (-vmax, vmax)),
+        (r"$\hat\delta$ (Theorem 2)", delta_hat, "RdBu_r", (-vmax, vmax)),
+        (rf"$(\delta^*-\hat\delta)\times 10^{{{int(round(math.log10(mag)))}}}$", diff * mag, "RdBu_r", (-vmax, vmax)),
+    ]
+    for i in range(k):
+        for j, (title, t, cmap, (lo, hi)) in enumerate(cols):
+            ax = axes[i, j]
+            im = ax.imshow(_img(t[i]), cmap=cmap, vmin=lo, vmax=hi)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=axes[:, 1:].ravel().tolist(), shrink=0.8, label="perturbation (pixel intensity, [0, 1] scale)")
+    return fig, mag
+
+
+def kappa_vs_beta(df: pd.DataFrame, beta_marked: float | None = None) -> plt.Figure:
+    """kappa against beta (log-log) with the attack success rate on a second axis.
+
+    df columns: beta, kappa, success_rate; optional kappa_real (attack without A2).
+    """
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    ax.loglog(df["beta"], df["kappa"], "o-", label=r"$\kappa$, frozen gating (A2)")
+    if "kappa_real" in df:
+        ax.loglog(df["beta"], df["kappa_real"], "s--", label=r"$\kappa$, real network (no A2)")
+    if beta_marked is not None:
+        ax.axvline(beta_marked, color="gray", ls=":", label=rf"chapter's $\beta$ = {beta_marked:g}")
+    ax.set_xlabel(r"overall adversarial strength $\beta = m\alpha$")
+    ax.set_ylabel(r"$\kappa = E\|\delta^*-\hat\delta\| \,/\, E\|\delta^*\|$")
+    ax2 = ax.twinx()
+    ax2.plot(df["beta"], 100 * df["success_rate"], "^:", color="tab:red", label="attack success rate")
+    ax2.set_ylabel("attack success rate (%)", color="tab:red")
+    ax2.set_ylim(-5, 105)
+    ax2.grid(False)
+    lines = ax.get_legend_handles_labels()
+    lines2 = ax2.get_legend_handles_labels()
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def energy_share(df: pd.DataFrame) -> plt.Figure:
+    """Share of the perturbation's energy on v_1 against beta, with the success rate.
+
+    df columns: beta, share_theory, share_attack, success_rate.
+    """
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    ax.semilogx(df["beta"], df["share_theory"], "o-", label=r"$\hat\delta$, Theorem 2 at the clean-input Hessian")
+    ax.semilogx(df["beta"], df["share_attack"], "s--", label=r"$\delta^*$, the attack (frozen gating)")
+    ax.set_xlabel(r"overall adversarial strength $\beta$")
+    ax.set_ylabel(r"share of $\|\delta\|^2$ on $v_1$ of $H_x$ at $x$")
+    ax2 = ax.twinx()
+    ax2.plot(df["beta"], 100 * df["success_rate"], "^:", color="tab:red", label="attack success rate")
+    ax2.set_ylabel("attack success rate (%)", color="tab:red")
+    ax2.set_ylim(-5, 105)
+    ax2.grid(False)
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,72 @@
+"""Run sizes and the device.
+
+One parameter, ``profile``, sizes every chapter:
+
+- ``smoke``: CI size; each chapter well under a minute on 2 CPU cores.
+- ``quick``: a laptop CPU; the whole book in minutes.
+- ``paper``: the paper's sizes, meant for a GPU.
+- ``auto``: ``paper`` when CUDA is available, ``quick`` otherwise.
+
+The default comes from the environment variable ``ADVNB_PROFILE`` (unset: ``auto``),
+so the book build, nbval and papermill all pick the size the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, asdict
+
+import torch
+
+from .params import DEVICES, PROFILES, ParameterError
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    n_train: int  # training digits used (at most what the data source has)
+    epochs: int  # vanilla training epochs
+    hidden: int  # width D of the two-layer network
+    n_eval: int  # correctly classified test digits attacked
+    m: int  # attack steps
+    n_betas: int  # points of the beta grid
+    n_dense: int  # samples given the dense n x n eigendecomposition (costly)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+_PROFILES = {
+    "smoke": Profile("smoke", n_train=1000, epochs=3, hidden=128, n_eval=32, m=100, n_betas=5, n_dense=4),
+    "quick": Profile("quick", n_train=4000, epochs=8, hidden=512, n_eval=200, m=200, n_betas=9, n_dense=16),
+    "paper": Profile("paper", n_train=60000, epochs=20, hidden=1024, n_eval=1000, m=1000, n_betas=13, n_dense=64),
+}
+
+
+def resolve_name(name: str | None = None) -> str:
+    """The concrete profile name for ``name`` (None: ``$ADVNB_PROFILE``, else ``auto``)."""
+    if name is None:
+        name = os.environ.get("ADVNB_PROFILE", "auto")
+    if name not in PROFILES:
+        raise ParameterError(f"parameter profile: must be one of {', '.join(PROFILES)} (got {name!r})")
+    if name == "auto":
+        return "paper" if torch.cuda.is_available() else "quick"
+    return name
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """The :class:`Profile` for ``name`` (see :func:`resolve_name`)."""
+    return _PROFILES[resolve_name(name)]
+
+
+def resolve_device(name: str | None = None) -> torch.device:
+    """``auto`` (default, or ``$ADVNB_DEVICE``): CUDA when available, else CPU."""
+    if name is None:
+        name = os.environ.get("ADVNB_DEVICE", "auto")
+    if name not in DEVICES:
+        raise ParameterError(f"parameter device: must be one of {', '.join(DEVICES)} (got {name!r})")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ParameterError("parameter device: cuda was asked for but no CUDA device is available")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)

