@@ -9,6 +9,7 @@ parameter and what is allowed.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +44,7 @@ RULES: dict[str, Rule] = {
     "n_eval": Rule(int, "an integer >= 1", lambda v: v >= 1, True),
     "n_dense": Rule(int, "an integer >= 1", lambda v: v >= 1, True),
     "epochs": Rule(int, "an integer >= 1", lambda v: v >= 1, True),
-    "data_root": Rule(str, "a directory path, or empty for the embedded digits"),
+    "data_root": Rule(str, "an existing directory, or empty for the embedded digits", lambda v: v == "" or os.path.isdir(v)),
 }
 
 

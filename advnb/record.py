@@ -50,6 +50,8 @@ def glue(name: str, value: Any, display: bool = False) -> None:
     from IPython.core.formatters import format_display_data
     from IPython.display import display as ipy_display
 
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # numpy / torch scalars
+        value = value.item()  # so that {glue:text} formats a plain float, not np.float64(...)
     bundle, metadata = format_display_data(value)
     bundle = {GLUE_PREFIX + k: v for k, v in bundle.items()}
     bundle[JSON_MIME] = {"value": jsonable(value)}

@@ -1,0 +1,69 @@
+"""advnb run / advnb list, end to end, and their one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+ADVNB = [sys.executable, "-m", "advnb.cli"]
+
+
+def advnb(*args, cwd=None):
+    return subprocess.run([*ADVNB, *args], capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def test_list_shows_chapters_and_parameters():
+    r = advnb("list")
+    assert r.returncode == 0
+    assert "theorem2" in r.stdout and "setup" in r.stdout and "beta = 0.01" in r.stdout
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["run", "nope"], "chapter 'nope'"),
+    (["run", "theorem2", "-p", "beta", "-1"], "parameter beta"),
+    (["run", "theorem2", "-p", "beta", "0"], "parameter beta"),
+    (["run", "theorem2", "-p", "m", "0"], "parameter m"),
+    (["run", "theorem2", "-p", "seed", "x"], "parameter seed"),
+    (["run", "theorem2", "-p", "bogus", "1"], "parameter bogus"),
+    (["run", "theorem2", "--profile", "huge"], "parameter profile"),
+    (["run", "theorem2", "-p", "betas", "0.1,-2"], "parameter betas"),
+    (["run", "theorem2", "-p", "data_root", "/no/such/folder"], "parameter data_root"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, needle):
+    out = tmp_path / "out"
+    r = advnb(*args, "--output-dir", str(out)) if args[0] == "run" else advnb(*args)
+    assert r.returncode == 2, r.stderr
+    assert needle in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_run_theorem2_writes_notebook_and_record(tmp_path):
+    out = tmp_path / "out"
+    r = advnb("run", "theorem2", "--profile", "smoke", "-p", "seed", "3", "-p", "n_eval", "8",
+              "-p", "betas", "0.0001,0.01,1", "--output-dir", str(out))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert sorted(p.name for p in out.iterdir()) == ["theorem2.ipynb", "theorem2.json"]
+    rec = json.loads((out / "theorem2.json").read_text())
+    assert set(rec) == {"chapter", "parameters", "profile", "device", "versions", "wall_time_s", "results"}
+    assert rec["parameters"] == {"seed": 3, "n_eval": 8, "betas": [0.0001, 0.01, 1.0], "profile": "smoke"}
+    assert rec["profile"] == "smoke" and rec["device"] == "cpu"
+    res = rec["results"]
+    assert isinstance(res["kappa"], float) and 0 < res["kappa"] < 1e-3
+    assert [row["beta"] for row in res["kappa_vs_beta"]] == [0.0001, 0.01, 1.0]
+    assert set(res["kappa_vs_beta"][0]) == {"beta", "kappa", "success_rate"}
+    assert res["kappa_vs_beta"][0]["kappa"] < res["kappa_vs_beta"][-1]["kappa"]
+
+
+def test_failed_run_leaves_no_complete_looking_file(tmp_path):
+    out = tmp_path / "out"
+    empty = tmp_path / "empty"  # exists, so it passes validation, but holds no MNIST files
+    empty.mkdir()
+    r = advnb("run", "theorem2", "--profile", "smoke", "-p", "data_root", str(empty), "--output-dir", str(out))
+    assert r.returncode == 1
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("advnb: error: chapter theorem2 failed") and "data_root" in last
+    assert sorted(p.name for p in out.iterdir()) == ["theorem2.failed.ipynb"]

@@ -1,0 +1,57 @@
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from advnb.data import EMBEDDED, load_mnist, subset
+from advnb.params import ParameterError
+
+
+def test_embedded_split_is_deterministic_and_stratified():
+    a, b = load_mnist(), load_mnist()
+    assert a.source == EMBEDDED
+    assert a.x_train.shape == (4000, 1, 28, 28) and a.x_test.shape == (1000, 1, 28, 28)
+    assert torch.equal(a.x_test, b.x_test) and torch.equal(a.y_train, b.y_train)
+    assert a.x_train.min() >= 0 and a.x_train.max() <= 1 and a.x_train.dtype == torch.float32
+    assert torch.bincount(a.y_test).tolist() == [100] * 10
+
+
+def _write_idx(path, array):
+    array = np.asarray(array, dtype=np.uint8)
+    code = 0x0800 + array.ndim
+    with open(path, "wb") as f:
+        f.write(struct.pack(">I", code))
+        f.write(struct.pack(">" + "I" * array.ndim, *array.shape))
+        f.write(array.tobytes())
+
+
+def test_torchvision_path_reads_idx_files(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.RandomState(0)
+    imgs = rng.randint(0, 256, size=(6, 28, 28))
+    labels = np.array([0, 1, 2, 3, 4, 5])
+    for prefix in ("train", "t10k"):
+        _write_idx(raw / f"{prefix}-images-idx3-ubyte", imgs)
+        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
+    d = load_mnist(str(tmp_path))
+    assert d.x_train.shape == (6, 1, 28, 28) and d.y_test.tolist() == labels.tolist()
+    assert torch.allclose(d.x_train[2, 0], torch.tensor(imgs[2] / 255.0, dtype=torch.float32))
+    assert d.source.startswith("mnist:")
+
+
+def test_missing_data_root_is_one_line_error(tmp_path):
+    with pytest.raises(ParameterError, match="data_root") as e:
+        load_mnist(str(tmp_path / "nowhere"))
+    assert "\n" not in str(e.value)
+    with pytest.raises(ParameterError, match="data_root") as e:
+        load_mnist(str(tmp_path))  # exists, but holds no MNIST files
+    assert "\n" not in str(e.value)
+
+
+def test_subset_is_seeded():
+    x, y = torch.arange(100.0)[:, None], torch.arange(100)
+    a, b = subset(x, y, 10, seed=1), subset(x, y, 10, seed=1)
+    assert torch.equal(a[1], b[1]) and len(a[1]) == 10
+    assert not torch.equal(a[1], subset(x, y, 10, seed=2)[1])

@@ -1,0 +1,36 @@
+import pytest
+
+from advnb.params import ParameterError, check, convert
+from advnb.profiles import get_profile, resolve_device, resolve_name
+
+
+def test_profiles(monkeypatch):
+    monkeypatch.setenv("ADVNB_PROFILE", "smoke")
+    assert get_profile().name == "smoke"
+    assert get_profile("quick").name == "quick"
+    assert resolve_name("auto") in ("quick", "paper")
+    with pytest.raises(ParameterError, match="profile"):
+        get_profile("huge")
+    assert str(resolve_device("cpu")) == "cpu"
+    with pytest.raises(ParameterError, match="device"):
+        resolve_device("tpu")
+
+
+@pytest.mark.parametrize("name,text,expected", [("beta", "0.5", 0.5), ("m", "20", 20), ("m", "none", None),
+                                                 ("betas", "0.1,1", [0.1, 1.0]), ("seed", "3", 3)])
+def test_convert(name, text, expected):
+    assert convert(name, text) == expected
+
+
+@pytest.mark.parametrize("values", [{"beta": -1.0}, {"beta": 0}, {"beta": float("inf")}, {"m": 0}, {"seed": -2},
+                                    {"seed": True}, {"profile": "huge"}, {"betas": [0.1, -1.0]}, {"betas": []},
+                                    {"n_eval": 1.5}, {"device": "tpu"}])
+def test_check_rejects_with_one_line(values):
+    with pytest.raises(ParameterError) as e:
+        check(values)
+    assert str(e.value).startswith(f"parameter {next(iter(values))}:") and "\n" not in str(e.value)
+
+
+def test_check_accepts_good_values():
+    good = {"beta": 1, "m": None, "seed": 0, "profile": "smoke", "betas": [0.1], "device": "cpu"}
+    assert check(good) == good
