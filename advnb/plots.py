@@ -48,6 +48,18 @@ def perturbation_panel(x: torch.Tensor, delta_star: torch.Tensor, delta_hat: tor
     return fig, mag
 
 
+def _with_success_rate(ax: plt.Axes, df: pd.DataFrame, legend_loc: str) -> None:
+    """Add the attack success rate (df columns beta, success_rate) on a right-hand axis, one legend."""
+    ax2 = ax.twinx()
+    ax2.plot(df["beta"], 100 * df["success_rate"], "^:", color="tab:red", label="attack success rate")
+    ax2.set_ylabel("attack success rate (%)", color="tab:red")
+    ax2.set_ylim(-5, 105)
+    ax2.grid(False)
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, loc=legend_loc, fontsize=8)
+
+
 def kappa_vs_beta(df: pd.DataFrame, beta_marked: float | None = None) -> plt.Figure:
     """kappa against beta (log-log) with the attack success rate on a second axis.
 
@@ -61,14 +73,7 @@ def kappa_vs_beta(df: pd.DataFrame, beta_marked: float | None = None) -> plt.Fig
         ax.axvline(beta_marked, color="gray", ls=":", label=rf"chapter's $\beta$ = {beta_marked:g}")
     ax.set_xlabel(r"overall adversarial strength $\beta = m\alpha$")
     ax.set_ylabel(r"$\kappa = E\|\delta^*-\hat\delta\| \,/\, E\|\delta^*\|$")
-    ax2 = ax.twinx()
-    ax2.plot(df["beta"], 100 * df["success_rate"], "^:", color="tab:red", label="attack success rate")
-    ax2.set_ylabel("attack success rate (%)", color="tab:red")
-    ax2.set_ylim(-5, 105)
-    ax2.grid(False)
-    lines = ax.get_legend_handles_labels()
-    lines2 = ax2.get_legend_handles_labels()
-    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="upper left", fontsize=8)
+    _with_success_rate(ax, df, legend_loc="upper left")
     fig.tight_layout()
     return fig
 
@@ -83,13 +88,6 @@ def energy_share(df: pd.DataFrame) -> plt.Figure:
     ax.semilogx(df["beta"], df["share_attack"], "s--", label=r"$\delta^*$, the attack (frozen gating)")
     ax.set_xlabel(r"overall adversarial strength $\beta$")
     ax.set_ylabel(r"share of $\|\delta\|^2$ on $v_1$ of $H_x$ at $x$")
-    ax2 = ax.twinx()
-    ax2.plot(df["beta"], 100 * df["success_rate"], "^:", color="tab:red", label="attack success rate")
-    ax2.set_ylabel("attack success rate (%)", color="tab:red")
-    ax2.set_ylim(-5, 105)
-    ax2.grid(False)
-    h1, l1 = ax.get_legend_handles_labels()
-    h2, l2 = ax2.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="lower left")
+    _with_success_rate(ax, df, legend_loc="lower left")
     fig.tight_layout()
     return fig
