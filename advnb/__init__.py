@@ -13,6 +13,7 @@ One module, one idea:
 - ``attacks``   the A1 gradient-ascent attack, with and without frozen gating
 - ``theory``    Theorems 1 and 2 in push-through form, and the dense reference
 - ``metrics``   kappa and 1 - cos
+- ``experiments`` each chapter measurement as one function
 - ``plots``     the book's figures
 - ``record``    ``glue`` that also records values for ``advnb run``
 - ``cli``       ``advnb run`` / ``advnb list``
