@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .gating import linearize
+from .gating import affine_logits, linearize
 from .hessian import attack_succeeded, loss, loss_derivatives
 
 
@@ -71,7 +71,7 @@ def gradient_ascent(
 
     if frozen_gating:
         J, b = linearization if linearization is not None else linearize(model, x)
-        z0 = torch.einsum("bcn,bn->bc", J, flat) + b
+        z0 = affine_logits(J, b, flat)
 
         def step(delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             z = z0 + torch.einsum("bcn,bn->bc", J, delta)

@@ -15,7 +15,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .attacks import gradient_ascent
-from .gating import linearize
+from .gating import affine_logits, linearize
 from .hessian import loss_derivatives
 from .metrics import kappa
 from .theory import delta_eigensum, finite_step_delta, infinite_step_delta, top_eigenpairs, top_energy_share
@@ -30,6 +30,7 @@ class Comparison:
     delta_hat: torch.Tensor  # (B, n) Theorem 2
     delta_thm1: torch.Tensor  # (B, n) Theorem 1 (m steps, no residual)
     hz_bar: torch.Tensor  # (B, C, C)
+    g_z: torch.Tensor  # (B, C) at the clean input
     kappa: float
     kappa_theorem1: float
     success_rate: float
@@ -39,12 +40,12 @@ def compare(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float, m: 
             linearization: tuple[torch.Tensor, torch.Tensor] | None = None) -> Comparison:
     """Attack x with frozen gating (m steps, strength beta) and predict it with Theorems 1 and 2."""
     J, b = linearization if linearization is not None else linearize(model, x)
-    g_z, _ = loss_derivatives(torch.einsum("bcn,bn->bc", J, x.reshape(len(x), -1)) + b, y)
+    g_z, _ = loss_derivatives(affine_logits(J, b, x), y)
     res = gradient_ascent(model, x, y, beta, m, frozen_gating=True, linearization=(J, b))
     d_star = res.delta.reshape(len(x), -1)
     d_hat = infinite_step_delta(J, res.hz_bar, g_z, beta).delta
     d_one = finite_step_delta(J, res.hz_bar, g_z, beta, m).delta
-    return Comparison(beta, d_star, d_hat, d_one, res.hz_bar, kappa(d_star, d_hat), kappa(d_star, d_one), res.success_rate)
+    return Comparison(beta, d_star, d_hat, d_one, res.hz_bar, g_z, kappa(d_star, d_hat), kappa(d_star, d_one), res.success_rate)
 
 
 def kappa_vs_beta(model: nn.Module, x: torch.Tensor, y: torch.Tensor, betas: list[float], m: int,
@@ -59,7 +60,7 @@ def kappa_vs_beta(model: nn.Module, x: torch.Tensor, y: torch.Tensor, betas: lis
     same share for the frozen-gating attack delta*.
     """
     J, b = linearize(model, x)
-    g_z0, h_z0 = loss_derivatives(torch.einsum("bcn,bn->bc", J, x.reshape(len(x), -1)) + b, y)
+    g_z0, h_z0 = loss_derivatives(affine_logits(J, b, x), y)
     _, V0 = top_eigenpairs(J, h_z0)
     rows = []
     for beta in tqdm(betas, desc="beta grid", disable=not progress, leave=False):

@@ -33,6 +33,11 @@ def linearize(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     return J.detach(), b.detach()
 
 
+def affine_logits(J: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """The frozen-gating logits z = J x_flat + b. J: (B, C, n), b: (B, C), x: (B, ...) with n entries. Returns (B, C)."""
+    return torch.einsum("bcn,bn->bc", J, x.reshape(x.shape[0], -1)) + b
+
+
 def gating_states(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Every ReLU gate of ``model`` at x, on or off.
 
