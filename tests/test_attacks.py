@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from advnb.attacks import gradient_ascent
+from advnb.attacks import gradient_ascent, pgd
 from advnb.hessian import loss
 from advnb.models import TwoLayerReLU
 
@@ -94,3 +94,67 @@ def test_bad_input(net_and_batch, beta, m):
     model, x, y = net_and_batch
     with pytest.raises(ValueError):
         gradient_ascent(model, x, y, beta=beta, m=m)
+
+
+def _pgd_hand(logits_of, x, y, norm, eps, alpha, m, clip):
+    """PGD one sample at a time, written out from Madry et al. (2018)."""
+    out = []
+    for xi, yi in zip(x, y):
+        delta = torch.zeros_like(xi)
+        for _ in range(m):
+            xa = (xi + delta).clone().requires_grad_(True)
+            (g,) = torch.autograd.grad(loss(logits_of(xa)[None], yi[None])[0], xa)
+            delta = delta + alpha * (g.sign() if norm == "linf" else g / g.norm())
+            if eps is not None:
+                if norm == "linf":
+                    delta = torch.clamp(delta, -eps, eps)
+                elif delta.norm() > eps:
+                    delta = delta * (eps / delta.norm())
+            if clip:
+                delta = torch.clamp(xi + delta, 0, 1) - xi
+        out.append(delta)
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("norm", ["l2", "linf"])
+@pytest.mark.parametrize("eps,clip", [(None, False), (0.05, False), (0.05, True), (None, True)])
+def test_pgd_matches_hand_loop(net_and_batch, norm, eps, clip):
+    model, x, y = net_and_batch
+    x = torch.sigmoid(x)  # inside [0, 1] so that the clip is meaningful
+    eps_n = None if eps is None else (eps if norm == "linf" else eps * 4)
+    res = pgd(model, x, y, norm, eps_n, alpha=0.02, m=9, clip=clip)
+    hand = _pgd_hand(lambda xa: model(xa[None])[0], x, y, norm, eps_n, 0.02, 9, clip)
+    assert torch.allclose(res.delta, hand, rtol=1e-10, atol=1e-12)
+    if eps_n is not None:
+        size = res.delta.abs().amax(1) if norm == "linf" else res.delta.norm(dim=1)
+        assert torch.all(size <= eps_n * (1 + 1e-12))
+    if clip:
+        assert torch.all((x + res.delta >= 0) & (x + res.delta <= 1))
+
+
+def test_pgd_frozen_gating_matches_hand_loop_on_frozen_network(net_and_batch):
+    model, x, y = net_and_batch
+    res = pgd(model, x, y, "l2", None, alpha=0.5, m=7, clip=False, frozen_gating=True)
+    hand = []
+    for xi, yi in zip(x, y):
+        mask = (model.fc1(xi) > 0).double()
+        hand.append(_pgd_hand(lambda xa: model.fc2(mask * model.fc1(xa)), xi[None], yi[None], "l2", None, 0.5, 7, False)[0])
+    assert torch.allclose(res.delta, torch.stack(hand), rtol=1e-10, atol=1e-12)
+    # each l2 step has length alpha, so the step-weighted H̄_z is the plain mean of H_z^(1..m-1)
+    assert torch.allclose(res.delta_norms[:, 1], torch.full((5,), 0.5, dtype=torch.float64))
+
+
+def test_pgd_random_start_stays_in_the_ball(net_and_batch):
+    model, x, y = net_and_batch
+    x = torch.sigmoid(x)
+    gen = torch.Generator().manual_seed(0)
+    res = pgd(model, x, y, "linf", 0.1, alpha=0.01, m=1, clip=True, random_start=True, generator=gen)
+    assert torch.all(res.delta.abs() <= 0.1 + 1e-12) and res.delta_norms[:, 0].min() > 0
+
+
+@pytest.mark.parametrize("kwargs", [dict(norm="l1"), dict(eps=0.0), dict(alpha=-1.0), dict(m=0), dict(eps=None, random_start=True)])
+def test_pgd_bad_input(net_and_batch, kwargs):
+    model, x, y = net_and_batch
+    args = dict(norm="l2", eps=1.0, alpha=0.1, m=3) | kwargs
+    with pytest.raises(ValueError):
+        pgd(model, x, y, **args)

@@ -78,3 +78,35 @@ def test_checkpoint_is_not_unpickled_unsafely(data):
 def test_mismatched_data_source_is_rejected(data):
     with pytest.raises(ValueError, match="config.data"):
         T.train(T.TrainConfig(data="mnist:/elsewhere"), data, progress=False)
+
+
+def test_adversarial_config_is_checked():
+    with pytest.raises(ValueError, match="adv must be one of"):
+        T.TrainConfig(adv="l1")
+    with pytest.raises(ValueError, match="eps > 0"):
+        T.TrainConfig(adv="linf", eps=0.0)
+    assert T.TrainConfig(adv="linf", eps=0.1).key() != T.TrainConfig(adv="l2", eps=0.1).key()
+
+
+def test_adversarial_training_uses_pgd_and_is_more_robust(data, monkeypatch):
+    from advnb.attacks import pgd
+
+    calls = []
+
+    def spy(model, x, y, norm, eps, alpha, m, **kw):
+        calls.append((norm, eps, alpha, m, kw["random_start"], kw["clip"], model.training))
+        return pgd(model, x, y, norm, eps, alpha, m, **kw)
+
+    monkeypatch.setattr(T, "pgd", spy)
+    base = dict(arch="mlp-3", width=0.25, n_train=2000, epochs=3, seed=0)
+    robust, acc_r = T.train(T.TrainConfig(**base, adv="linf", eps=0.1, adv_steps=5), data, progress=False)
+    assert calls and all(c == ("linf", 0.1, 2.5 * 0.1 / 5, 5, True, True, False) for c in calls)
+    vanilla, acc_v = T.train(T.TrainConfig(**base), data, progress=False)
+    x, y = data.x_test[:300], data.y_test[:300]
+
+    def robust_acc(model):
+        res = pgd(model, x, y, "linf", 0.1, 0.02, 10, clip=True)
+        return (model(x + res.delta).argmax(1) == y).double().mean().item()
+
+    assert acc_r > 0.6 and acc_v > 0.8
+    assert robust_acc(robust) > robust_acc(vanilla) + 0.2
