@@ -20,6 +20,12 @@ exact for any H̄_z: delta^(1) = alpha g_x).
 g/||g|| or sign(g), optionally projected on the eps-ball and clipped to [0, 1].
 It returns the same :class:`AttackResult` (its H̄_z weights each H_z^(t) by the
 length of the step actually taken), so every attack can be set beside Theorem 2.
+
+Every result also carries the paper's *effective component* (Sec. 3.2),
+sum_t (s_t . u_t) u_t with s_t the step taken and u_t = g_t/||g_t|| the current
+gradient direction: the part of the attack that pushes along the gradient. For A1
+and unprojected l2 steps it is delta itself; for l-inf steps (s_t = alpha sign(g_t))
+it is the paper's delta^(effective, l-inf).
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ class AttackResult:
     hz_bar: torch.Tensor  # (B, C, C): the weighted H̄_z over t = 1..m-1
     delta_norms: torch.Tensor  # (B, m+1): ||delta^(t)||, t = 0..m
     grad_norms: torch.Tensor  # (B, m+1): ||g_{x+delta^(t)}||, t = 0..m
+    effective: torch.Tensor  # (B, n): sum over steps of each step's component along the current gradient
     z: torch.Tensor  # (B, C): logits at x + delta^(m) of the network the attack ran on
     success: torch.Tensor  # (B,) bool: the *real* network misclassifies x + delta^(m)
 
@@ -98,6 +105,7 @@ def _run(model, x, y, m, frozen_gating, linearization, move, start=None) -> Atta
     hz_sum = hz_first = None
     w_sum = torch.zeros(shape[0], dtype=flat.dtype, device=flat.device)
     prev_step_norm = None  # ||Δx^(t)||
+    effective = torch.zeros_like(flat)
     for t in range(m + 1):
         z, g = step(delta)
         delta_norms.append(delta.norm(dim=1))
@@ -112,7 +120,10 @@ def _run(model, x, y, m, frozen_gating, linearization, move, start=None) -> Atta
             hz_sum = hz_sum + prev_step_norm[:, None, None] * h_z
             w_sum = w_sum + prev_step_norm
         new = move(delta, g)
-        prev_step_norm = (new - delta).norm(dim=1)
+        step_taken = new - delta
+        prev_step_norm = step_taken.norm(dim=1)
+        unit = g / g.norm(dim=1, keepdim=True).clamp_min(1e-300)
+        effective = effective + (step_taken * unit).sum(1, keepdim=True) * unit
         delta = new
 
     safe = w_sum > 0
@@ -124,6 +135,7 @@ def _run(model, x, y, m, frozen_gating, linearization, move, start=None) -> Atta
         hz_bar=hz_bar,
         delta_norms=torch.stack(delta_norms, dim=1),
         grad_norms=torch.stack(grad_norms, dim=1),
+        effective=effective,
         z=z,
         success=attack_succeeded(z_real, y),
     )

@@ -15,10 +15,35 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .attacks import gradient_ascent
+from .data import Dataset
+from .models import LABELS
+from .profiles import Profile
+from .train import correctly_classified, profile_config, train
 from .gating import affine_logits, linearize
 from .hessian import loss_derivatives
 from .metrics import kappa
 from .theory import delta_eigensum, finite_step_delta, infinite_step_delta, top_eigenpairs, top_energy_share
+
+
+def trained_networks(archs: list[str], profile: Profile, seed: int, data: Dataset, device: torch.device,
+                     progress: bool = True, **overrides) -> tuple[dict[str, nn.Module], pd.DataFrame]:
+    """Each network of ``archs`` trained at ``profile`` (through the cache), in float64 and eval mode.
+
+    ``overrides`` go to :class:`advnb.train.TrainConfig` (e.g. ``adv="linf", eps=0.1``).
+    Returns {arch: model} and a table with columns network, parameters, test_acc (%).
+    """
+    models, rows = {}, []
+    for arch in tqdm(archs, desc="networks", disable=not progress, leave=False):
+        model, acc = train(profile_config(arch, profile, seed, data, **overrides), data, device=device, progress=progress)
+        models[arch] = model.double().eval()
+        rows.append({"network": LABELS.get(arch, arch), "parameters": sum(p.numel() for p in model.parameters()),
+                     "test_acc": 100 * acc})
+    return models, pd.DataFrame(rows)
+
+
+def attack_set(model: nn.Module, data: Dataset, n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first n test digits ``model`` classifies correctly, in float64: x (n', 1, 28, 28), y (n',)."""
+    return correctly_classified(model, data.x_test.double().to(device), data.y_test.to(device), n)
 
 
 @dataclass

@@ -23,14 +23,24 @@ class ParameterError(ValueError):
 
 @dataclass(frozen=True)
 class Rule:
-    kind: type  # int, float, str or list (a list of floats)
+    kind: type  # int, float, str or list
     allowed: str  # human text: what is allowed
     check: Any = None  # predicate on the converted value (None: any value of `kind`)
     nullable: bool = False  # None means "the profile's value"
+    item: type = float  # for lists: the type of each entry (float, int or str)
 
 
 def _positive_floats(v: list) -> bool:
     return len(v) > 0 and all(math.isfinite(b) and b > 0 for b in v)
+
+
+def _architectures(v: list) -> bool:
+    from .models import ARCHITECTURES
+
+    return len(v) > 0 and all(a in ARCHITECTURES for a in v)
+
+
+_positive = lambda v: math.isfinite(v) and v > 0  # noqa: E731
 
 
 RULES: dict[str, Rule] = {
@@ -44,8 +54,23 @@ RULES: dict[str, Rule] = {
     "n_eval": Rule(int, "an integer >= 1", lambda v: v >= 1, True),
     "n_dense": Rule(int, "an integer >= 1", lambda v: v >= 1, True),
     "epochs": Rule(int, "an integer >= 1", lambda v: v >= 1, True),
+    "width": Rule(float, "a finite number > 0 (the zoo's width factor)", _positive, True),
+    "alpha": Rule(float, "a finite number > 0", _positive, True),
+    "eps": Rule(float, "a finite number > 0", _positive, True),
+    "ms": Rule(list, "a non-empty comma-separated list of integers >= 1", lambda v: len(v) > 0 and all(k >= 1 for k in v), True, int),
+    "archs": Rule(list, "a non-empty comma-separated list of architectures (see advnb.models.ARCHITECTURES)", _architectures, True, str),
+    "arch": Rule(str, "an architecture of advnb.models.ARCHITECTURES", lambda v: _architectures([v])),
+    # -- rules added for the growth and gating chapters --
+    # -- rules added for the lp_attacks chapter --
     "data_root": Rule(str, "an existing directory, or empty for the embedded digits", lambda v: v == "" or os.path.isdir(v)),
 }
+
+
+def convert_int(text: str) -> int:
+    f = float(text)
+    if not f.is_integer():
+        raise ValueError
+    return int(f)
 
 
 def convert(name: str, text: str) -> Any:
@@ -57,12 +82,12 @@ def convert(name: str, text: str) -> Any:
         return None
     try:
         if rule.kind is list:
-            return [float(t) for t in text.split(",") if t.strip()]
+            items = [t.strip() for t in text.split(",") if t.strip()]
+            if rule.item is int:
+                return [convert_int(t) for t in items]
+            return [rule.item(t) for t in items]
         if rule.kind is int:
-            f = float(text)
-            if not f.is_integer():
-                raise ValueError
-            return int(f)
+            return convert_int(text)
         return rule.kind(text)
     except ValueError:
         raise ParameterError(f"parameter {name}: must be {rule.allowed} (got {text!r})") from None
@@ -82,8 +107,9 @@ def check(values: dict[str, Any]) -> dict[str, Any]:
         if rule.kind is float and isinstance(value, int) and not isinstance(value, bool):
             ok = True
         if rule.kind is list:
+            accepted = {float: (int, float), int: (int,), str: (str,)}[rule.item]
             ok = isinstance(value, (list, tuple)) and all(
-                isinstance(b, (int, float)) and not isinstance(b, bool) for b in value
+                isinstance(b, accepted) and not isinstance(b, bool) for b in value
             )
         if not ok or (rule.check is not None and not rule.check(value)):
             raise ParameterError(f"parameter {name}: must be {rule.allowed} (got {value!r})")

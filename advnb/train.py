@@ -70,6 +70,13 @@ class TrainConfig:
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
+def profile_config(arch: str, profile, seed: int, data: Dataset, **overrides) -> TrainConfig:
+    """The training configuration of ``arch`` at a :class:`advnb.profiles.Profile`: its sizes, this seed and data."""
+    return TrainConfig(arch=arch, hidden=profile.hidden, width=profile.width,
+                       n_train=min(profile.n_train, len(data.y_train)), epochs=profile.epochs,
+                       seed=seed, data=data.source, **overrides)
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("ADVNB_CACHE", Path.home() / ".cache" / "advnb"))
 

@@ -158,3 +158,15 @@ def test_pgd_bad_input(net_and_batch, kwargs):
     args = dict(norm="l2", eps=1.0, alpha=0.1, m=3) | kwargs
     with pytest.raises(ValueError):
         pgd(model, x, y, **args)
+
+
+def test_effective_component(net_and_batch):
+    model, x, y = net_and_batch
+    a1 = gradient_ascent(model, x, y, beta=0.5, m=6, frozen_gating=False)
+    assert torch.allclose(a1.effective, a1.delta, rtol=1e-10, atol=1e-14)
+    inf = pgd(model, x, y, "linf", None, alpha=0.01, m=1, clip=False)
+    xa = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(loss(model(xa), y).sum(), xa)
+    u = g / g.norm(dim=1, keepdim=True)
+    hand = 0.01 * (g.sign() * u).sum(1, keepdim=True) * u  # alpha (u . sign g) u
+    assert torch.allclose(inf.effective, hand, rtol=1e-12)
