@@ -26,3 +26,13 @@ def one_minus_cos(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     a_hat = a / a.norm(dim=1, keepdim=True)
     b_hat = b / b.norm(dim=1, keepdim=True)
     return 0.5 * (a_hat - b_hat).pow(2).sum(dim=1)
+
+
+def loglog_slope(x, y) -> float:
+    """Least-squares slope of log y against log x (the exponent p of y ~ x^p). x, y: positive sequences."""
+    import numpy as np
+
+    lx, ly = np.log(np.asarray(x, dtype=float)), np.log(np.asarray(y, dtype=float))
+    if len(lx) < 2 or not (np.all(np.isfinite(lx)) and np.all(np.isfinite(ly))):
+        raise ValueError("loglog_slope needs at least two positive, finite points")
+    return float(np.polyfit(lx, ly, 1)[0])

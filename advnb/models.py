@@ -111,6 +111,24 @@ class ConvNet(nn.Module):
         return self.fc(self.pool(h).flatten(1))
 
 
+class RandomReLUCNN(nn.Module):
+    """A small ReLU CNN for any image size, used untrained to show Theorem 2 at large n.
+
+    conv 3x3/2 (C_in -> 16), ReLU, conv 3x3/2 (16 -> 32), ReLU, adaptive average pool to
+    4 x 4, linear (512 -> C). x: (B, C_in, H, W) -> z: (B, C).
+    """
+
+    def __init__(self, in_channels: int = 3, n_classes: int = 10):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(in_channels, 16, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(512, n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
 def _no_inplace(model: nn.Module) -> nn.Module:
     for mod in model.modules():
         if isinstance(mod, nn.ReLU):

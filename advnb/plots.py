@@ -91,3 +91,49 @@ def energy_share(df: pd.DataFrame) -> plt.Figure:
     _with_success_rate(ax, df, legend_loc="lower left")
     fig.tight_layout()
     return fig
+
+
+def residual_vs_m(df: pd.DataFrame, floor: float, fit_from: int, slopes: dict[str, float]) -> plt.Figure:
+    """Theorem 1's errors against the step count m (log-log), with fitted slopes.
+
+    df columns: m, rho, euler, thm1_vs_thm2 (see ``experiments.residual_vs_m``); ``floor`` is
+    drawn as a horizontal line; ``slopes`` maps a column to its fitted slope for the legend.
+    """
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    style = {"euler": ("o-", r"$\delta^{(m)} - \delta^{(\infty)}$: the attack against its own limit"),
+             "thm1_vs_thm2": ("s--", r"Theorem 1 $-$ Theorem 2 (same $\bar H_z$)"),
+             "rho": ("^-", r"$\rho = \delta^{(m)} - $ Theorem 1 (the paper's residual)")}
+    for col, (fmt, label) in style.items():
+        extra = f", slope {slopes[col]:.2f}" if col in slopes else ""
+        ax.loglog(df["m"], df[col], fmt, label=label + extra)
+    ax.axhline(floor, color="gray", ls=":", label=r"floor $\|\delta^{(\infty)}-\hat\delta\|$ (constant $\bar H_z$)")
+    ax.axvspan(df["m"].min() * 0.8, fit_from, color="0.92", zorder=0)
+    ax.set_xlabel("attack steps m (β fixed, α = β/m)")
+    ax.set_ylabel(r"error, $E\|\cdot\| \,/\, E\|\delta^{(m)}\|$")
+    ax.legend(fontsize=7.5, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def kappa_map(df: pd.DataFrame, threshold: float = 1e-3) -> plt.Figure:
+    """kappa over beta for every network, and the attack success rate.
+
+    df: ``experiments.kappa_map`` output. Points above ``threshold`` are where Theorem 2 stops
+    describing the attack at the precision of the paper's Table 1.
+    """
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
+    for name, g in df.groupby("network", sort=False):
+        ax.loglog(g["beta"], g["kappa"], "o-", ms=3, label=name)
+        ax2.semilogx(g["beta"], 100 * g["success_rate"], "o-", ms=3, label=name)
+    ax.axhline(threshold, color="k", ls=":", lw=1)
+    ax.text(df["beta"].min(), threshold * 1.3, f"κ = {threshold:g}", fontsize=8)
+    ax.set_xlabel(r"overall adversarial strength $\beta$")
+    ax.set_ylabel(r"$\kappa$ (frozen gating)")
+    ax.set_title("Theorem 2 against the attack")
+    ax2.set_xlabel(r"overall adversarial strength $\beta$")
+    ax2.set_ylabel("attack success rate (%)")
+    ax2.set_title("how often the attack succeeds")
+    ax2.set_ylim(-5, 105)
+    ax2.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig

@@ -165,3 +165,33 @@ def top_energy_share(delta: torch.Tensor, V: torch.Tensor, k: int) -> torch.Tens
     """
     proj = (V[:, :, :k].transpose(1, 2) @ delta[:, :, None])[..., 0]
     return proj.pow(2).sum(dim=1) / delta.pow(2).sum(dim=1)
+
+
+def gradient_flow(J: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor, beta: float,
+                  steps: int = 256) -> torch.Tensor:
+    """The m -> infinity limit of the frozen-gating A1 attack, without Theorem 2's averaged Hessian.
+
+    As alpha = beta/m -> 0 the attack becomes the gradient flow d delta/ds = J^T g_z(z(x) + J delta),
+    s in [0, beta] (the nonlinear ODE whose linearisation Theorem 2 solves). delta stays in the
+    row space of J, delta = J^T u, so the flow is solved in C dimensions,
+    du/ds = g_z(z(x) + J J^T u), with classical Runge-Kutta (fourth order, ``steps`` steps).
+    J: (B, C, n), b: (B, C), x: (B, ...), y: (B,). Returns delta (B, n).
+    """
+    from .hessian import loss_derivatives  # theory stays importable without the loss module
+
+    _check_beta_m(beta, steps)
+    z0 = torch.einsum("bcn,bn->bc", J, x.reshape(x.shape[0], -1)) + b
+    K = J @ J.transpose(1, 2)
+
+    def f(u: torch.Tensor) -> torch.Tensor:
+        return loss_derivatives(z0 + (K @ u[:, :, None])[..., 0], y)[0]
+
+    h = beta / steps
+    u = torch.zeros_like(z0)
+    for _ in range(int(steps)):
+        k1 = f(u)
+        k2 = f(u + 0.5 * h * k1)
+        k3 = f(u + 0.5 * h * k2)
+        k4 = f(u + h * k3)
+        u = u + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    return (J.transpose(1, 2) @ u[:, :, None])[..., 0]
