@@ -48,6 +48,7 @@ RULES: dict[str, Rule] = {
     "device": Rule(str, "one of " + ", ".join(DEVICES), lambda v: v in DEVICES),
     "seed": Rule(int, "an integer >= 0", lambda v: v >= 0),
     "beta": Rule(float, "a finite number > 0", lambda v: math.isfinite(v) and v > 0),
+    "table_beta": Rule(float, "a finite number > 0", lambda v: math.isfinite(v) and v > 0),
     "betas": Rule(list, "a non-empty comma-separated list of numbers > 0", _positive_floats, True),
     "m": Rule(int, "an integer >= 1", lambda v: v >= 1, True),
     "hidden": Rule(int, "an integer >= 1", lambda v: v >= 1, True),
