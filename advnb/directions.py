@@ -225,3 +225,306 @@ def lp_match(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, eps:
     unit = delta_hat(spec, beta).unit
     return Match(target, delta, unit * r[:, None], beta, one_minus_cos(unit, target), one_minus_cos(spec.g_x, target),
                  res.effective.norm(dim=1) / delta.norm(dim=1), res.success)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of running PGD: on the frozen-gating linearisation (A2) or the real network,
+    with or without the eps-ball projection and the [0, 1] clip."""
+
+    name: str
+    frozen_gating: bool
+    project: bool
+    clip: bool
+
+
+VARIANTS = (
+    Variant("A2, no projection, no clip", True, False, False),
+    Variant("A2, projection", True, True, False),
+    Variant("A2, projection + clip", True, True, True),
+    Variant("real, no projection, no clip", False, False, False),
+    Variant("real, projection + clip", False, True, True),
+)
+NORMS = ("l2", "linf")
+
+
+def run_variant(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, eps: float, m: int,
+                step_ratio: float, variant: Variant,
+                linearization: tuple[torch.Tensor, torch.Tensor] | None = None) -> Match:
+    """:func:`lp_match` for one :class:`Variant`, with step alpha = step_ratio * eps / m.
+
+    Without projection the attack still takes steps of alpha (so it may travel step_ratio * eps).
+    """
+    if not (eps > 0 and step_ratio > 0 and int(m) == m and m >= 1):
+        raise ValueError(f"need eps > 0, step_ratio > 0 and an integer m >= 1 (got {eps}, {step_ratio}, {m})")
+    alpha = step_ratio * eps / m
+    return lp_match(model, x, y, norm, eps if variant.project else None, alpha, int(m), variant.clip,
+                    variant.frozen_gating, linearization)
+
+
+def _row(match: Match) -> dict:
+    return {"error_mean": match.error.mean().item(), "error_median": match.error.median().item(),
+            "baseline_mean": match.baseline.mean().item(), "beta_median": match.beta.median().item(),
+            "beta_min": match.beta.min().item(), "beta_max": match.beta.max().item(),
+            "success_rate": match.success.double().mean().item(),
+            "effective_share": match.effective_share.mean().item()}
+
+
+def matching_table(nets: dict[str, nn.Module], batches: dict[str, tuple[torch.Tensor, torch.Tensor]],
+                   eps: dict[str, float], m: int, step_ratio: float, labels: dict[str, str] | None = None,
+                   variants: Sequence[Variant] = VARIANTS) -> pd.DataFrame:
+    """Every network x norm x variant: Theorem 2 against PGD.
+
+    nets: {arch: model (float64, eval)}; batches: {arch: (x (B, 1, 28, 28), y (B,))};
+    eps: {"l2": .., "linf": ..}. One linearisation per network serves every attack.
+    Returns one row per (network, norm, variant) with columns network, norm, variant,
+    error_mean / error_median (1 - cos(deltâ, target)), baseline_mean (1 - cos(g_x, target)),
+    beta_median / beta_min / beta_max (matched beta), success_rate, effective_share (||eff|| / ||delta||).
+    """
+    labels = labels or {}
+    rows = []
+    for arch, model in nets.items():
+        x, y = batches[arch]
+        lin = linearize(model, x)
+        for norm in NORMS:
+            for v in variants:
+                match = run_variant(model, x, y, norm, eps[norm], m, step_ratio, v, lin)
+                rows.append({"network": labels.get(arch, arch), "norm": norm, "variant": v.name, **_row(match)})
+    return pd.DataFrame(rows)
+
+
+def eps_sweep(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: dict[str, float], scales: Sequence[float],
+              m: int, step_ratio: float, variants: Sequence[Variant] = VARIANTS) -> pd.DataFrame:
+    """:func:`matching_table`'s rows for one network over budgets eps[norm] * s, s in ``scales``.
+
+    Returns columns norm, scale, eps, variant and those of :func:`matching_table` (no network).
+    """
+    lin = linearize(model, x)
+    rows = []
+    for norm in NORMS:
+        for s in scales:
+            for v in variants:
+                match = run_variant(model, x, y, norm, eps[norm] * s, m, step_ratio, v, lin)
+                rows.append({"norm": norm, "scale": s, "eps": eps[norm] * s, "variant": v.name, **_row(match)})
+    return pd.DataFrame(rows)
+
+
+def gradient_jump(model: nn.Module, x: torch.Tensor, y: torch.Tensor, h: float = 1e-6) -> torch.Tensor:
+    """1 - cos(g_x, g_{x + h u}), u = g_x / ||g_x||, on the real network: how far the gradient
+    direction moves under a step of length h along itself. A smooth loss gives O(h); a jump that
+    does not shrink with h means the gradient is discontinuous at x (a gate or a max-pool switch
+    changes at once). x: (B, 1, 28, 28), y: (B,). Returns (B,).
+    """
+    from .hessian import loss
+
+    if not h > 0:
+        raise ValueError(f"h must be > 0 (got {h})")
+
+    def grad(xa: torch.Tensor) -> torch.Tensor:
+        xa = xa.detach().requires_grad_(True)
+        (g,) = torch.autograd.grad(loss(model(xa), y).sum(), xa)
+        return g.reshape(len(x), -1)
+
+    g0 = grad(x)
+    u = g0 / g0.norm(dim=1, keepdim=True)
+    return one_minus_cos(g0, grad(x + h * u.reshape(x.shape)))
+
+
+# ----------------------------------------------------------------------------- conclusion C3
+
+
+def one_minus_abs_cos(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """1 - |cos(a, b)| per row, kept precise near 0 (as :func:`advnb.metrics.one_minus_cos`). (B, n) -> (B,)."""
+    return torch.minimum(one_minus_cos(a, b), one_minus_cos(a, -b))
+
+
+def c3_curves(spec: Spectrum, betas: Sequence[float]) -> pd.DataFrame:
+    """Conclusion C3 at a fixed H̄_x: the direction of deltâ(beta) against g_x and v_1.
+
+    Returns one row per beta with the means over samples of cos(deltâ, g_x), |cos(deltâ, v_1)|,
+    their precise complements 1 - cos and 1 - |cos|, and the smallest values over samples
+    (columns beta, cos_g, cos_v1, one_minus_cos_g, one_minus_cos_v1, cos_g_min, cos_v1_min).
+    """
+    v1 = spec.V[:, :, 0]
+    if not bool(torch.all(spec.lam[:, 0] > 0)):
+        raise ValueError("H̄_x is zero for some sample: v_1 is undefined")
+    rows = []
+    for beta in betas:
+        unit = delta_hat(spec, float(beta)).unit
+        cg, cv = cos(unit, spec.g_x), abs_cos(unit, v1)
+        rows.append({"beta": float(beta), "cos_g": cg.mean().item(), "cos_v1": cv.mean().item(),
+                     "one_minus_cos_g": one_minus_cos(unit, spec.g_x).mean().item(),
+                     "one_minus_cos_v1": one_minus_abs_cos(unit, v1).mean().item(),
+                     "cos_g_min": cg.min().item(), "cos_v1_min": cv.min().item()})
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- figures
+
+_NORM_TEX = {"l2": r"$\ell_2$", "linf": r"$\ell_\infty$"}
+_TARGET_TEX = {"l2": r"$1-\cos(\hat\delta, \delta^{(\ell_2)})$",
+               "linf": r"$1-\cos(C\hat\delta/\|\hat\delta\|, \delta^{(\mathrm{effective},\ell_\infty)})$"}
+
+
+def _img(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().double().reshape(28, 28).numpy()
+
+
+def magnification(real: torch.Tensor, predicted: torch.Tensor) -> float:
+    """The power of ten that makes (real - predicted) about as large as ``real`` on screen (>= 1).
+
+    real, predicted: (k, ...) with the same shape. Returns a float 10^j, j >= 0.
+    """
+    vmax = float(real.abs().max())
+    dmax = float((real - predicted).abs().max())
+    return 10.0 ** max(0, math.floor(math.log10(vmax / dmax))) if dmax > 0 else 1.0
+
+
+class Pair(NamedTuple):
+    """One real perturbation and its prediction, for :func:`figure1_panel`."""
+
+    real_label: str  # TeX label of the real perturbation, e.g. r"$\\delta^{(\\ell_2)}$"
+    real: torch.Tensor  # (k, 784) or (k, 1, 28, 28)
+    predicted_label: str  # TeX label of the prediction, e.g. r"$\\hat\\delta$"
+    predicted: torch.Tensor  # same shape as real
+
+
+def figure1_panel(x: torch.Tensor, pairs: Sequence[Pair], title: str | None = None) -> plt.Figure:
+    """The paper's Fig. 1 layout: per row a digit x, then for each pair the prediction, the real
+    perturbation and their difference magnified by a power of ten (:func:`magnification`).
+
+    x: (k, 784) or (k, 1, 28, 28) in [0, 1]. Each pair has its own symmetric colour scale, set by its
+    real perturbation (pixel intensity on the [0, 1] scale); the difference is drawn on that scale after
+    magnification, which the column title states. Returns the Figure.
+    """
+    if not pairs:
+        raise ValueError("figure1_panel needs at least one pair")
+    k = len(x)
+    for p in pairs:
+        if len(p.real) != k or p.real.shape != p.predicted.shape:
+            raise ValueError(f"pair {p.real_label}: real and predicted must both have {k} rows of the same shape")
+    ncol = 1 + 3 * len(pairs)
+    fig, axes = plt.subplots(k, ncol, figsize=(1.75 * ncol + 0.6, 1.85 * k + 0.5), squeeze=False)
+    for i in range(k):
+        ax = axes[i, 0]
+        ax.imshow(_img(x[i]), cmap="gray_r", vmin=0, vmax=1)
+        ax.set_ylabel(f"digit {i + 1}", fontsize=9)
+    axes[0, 0].set_title("digit $x$", fontsize=9)
+    for j, p in enumerate(pairs):
+        vmax = float(p.real.abs().max())
+        mag = magnification(p.real, p.predicted)
+        cols = [(p.predicted_label, p.predicted), (p.real_label, p.real),
+                (rf"({p.real_label} $-$ {p.predicted_label}) $\times 10^{{{int(round(math.log10(mag)))}}}$",
+                 (p.real - p.predicted) * mag)]
+        for c, (label, t) in enumerate(cols):
+            for i in range(k):
+                ax = axes[i, 1 + 3 * j + c]
+                im = ax.imshow(_img(t[i]), cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+                if i == 0:
+                    ax.set_title(label, fontsize=8)
+        fig.colorbar(im, ax=axes[:, 1 + 3 * j: 4 + 3 * j].ravel().tolist(), shrink=0.7, pad=0.02,
+                     label="perturbation (pixel scale)")
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_matching(df: pd.DataFrame, bands: dict[str, tuple[float, float]] | None = None,
+                  title: str | None = None) -> plt.Figure:
+    """Mean matching error per network, one panel per norm, one marker per variant (log scale).
+
+    df: :func:`matching_table`'s output. ``bands``: {norm: (lo, hi)} the paper's reported range,
+    drawn as a grey band. The grey crosses are the baseline 1 - cos(g_x, target) of the first variant.
+    """
+    variants = list(dict.fromkeys(df["variant"]))
+    nets = list(dict.fromkeys(df["network"]))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), sharey=True)
+    markers = "osD^vP"
+    for ax, norm in zip(axes, NORMS):
+        d = df[df["norm"] == norm]
+        if bands and norm in bands:
+            lo, hi = bands[norm]
+            ax.axhspan(lo, hi, color="0.85", zorder=0, label="paper's reported range")
+        for k, v in enumerate(variants):
+            dv = d[d["variant"] == v].set_index("network").reindex(nets)
+            ax.semilogy(np.arange(len(nets)) + (k - len(variants) / 2) * 0.07, dv["error_mean"], markers[k % 6],
+                        label=v, alpha=0.9)
+        base = d[d["variant"] == variants[0]].set_index("network").reindex(nets)
+        ax.semilogy(np.arange(len(nets)), base["baseline_mean"], "x", color="0.4",
+                    label=rf"baseline $g_x$ ({variants[0]})")
+        ax.set_xticks(np.arange(len(nets)))
+        ax.set_xticklabels(nets, rotation=45, ha="right")
+        ax.set_xlabel("network")
+        ax.set_title(f"{_NORM_TEX[norm]}-PGD", fontsize=10)
+        ax.set_ylabel("mean " + _TARGET_TEX[norm] if norm == "l2" else "")
+    axes[1].set_ylabel("mean " + _TARGET_TEX["linf"])
+    axes[1].yaxis.set_tick_params(labelleft=True)
+    axes[1].legend(fontsize=7, loc="lower right")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_eps_sweep(df: pd.DataFrame, network: str) -> plt.Figure:
+    """Mean matching error against the budget eps, one panel per norm, one line per variant.
+
+    df: :func:`eps_sweep`'s output. The dashed grey line is the baseline 1 - cos(g_x, target) of the
+    first variant; the dotted red line (right axis) the success rate of the last variant.
+    """
+    variants = list(dict.fromkeys(df["variant"]))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    for ax, norm in zip(axes, NORMS):
+        d = df[df["norm"] == norm]
+        for v in variants:
+            dv = d[d["variant"] == v]
+            ax.loglog(dv["eps"], dv["error_mean"], "o-", label=v, ms=4)
+        d0 = d[d["variant"] == variants[0]]
+        ax.loglog(d0["eps"], d0["baseline_mean"], "--", color="0.4", label=rf"baseline $g_x$ ({variants[0]})")
+        ax.set_xlabel(rf"{_NORM_TEX[norm]} budget $\epsilon$ (step $\alpha \propto \epsilon$)")
+        ax.set_ylabel("mean " + _TARGET_TEX[norm])
+        ax.set_title(f"{network}, {_NORM_TEX[norm]}-PGD", fontsize=10)
+        ax2 = ax.twinx()
+        dl = d[d["variant"] == variants[-1]]
+        ax2.semilogx(dl["eps"], 100 * dl["success_rate"], "^:", color="tab:red", label=f"success rate ({variants[-1]})")
+        ax2.set_ylim(-5, 105)
+        ax2.set_ylabel("attack success rate (%)", color="tab:red")
+        ax2.grid(False)
+        h1, l1 = ax.get_legend_handles_labels()
+        h2, l2 = ax2.get_legend_handles_labels()
+        if norm == "linf":
+            ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_c3(df: pd.DataFrame, network: str, cos_g_v1: float | None = None,
+            beta_range: tuple[float, float] | None = None) -> plt.Figure:
+    """Conclusion C3: the direction of deltâ(beta) against g_x and v_1 over beta.
+
+    df: :func:`c3_curves`'s output. Left: the mean cosines; right: their complements on a log scale.
+    ``cos_g_v1``: mean |cos(g_x, v_1)|, drawn for reference. ``beta_range``: the betas the attacks
+    of the chapter were matched to, shaded.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    ax = axes[0]
+    ax.semilogx(df["beta"], df["cos_g"], "o-", ms=3, label=r"mean $\cos(\hat\delta, g_x)$")
+    ax.semilogx(df["beta"], df["cos_v1"], "s-", ms=3, label=r"mean $|\cos(\hat\delta, v_1)|$")
+    if cos_g_v1 is not None:
+        ax.axhline(cos_g_v1, color="0.5", ls=":", label=r"mean $|\cos(g_x, v_1)|$")
+    ax.set_ylabel("cosine")
+    ax = axes[1]
+    ax.loglog(df["beta"], df["one_minus_cos_g"], "o-", ms=3, label=r"mean $1-\cos(\hat\delta, g_x)$")
+    ax.loglog(df["beta"], df["one_minus_cos_v1"], "s-", ms=3, label=r"mean $1-|\cos(\hat\delta, v_1)|$")
+    ax.set_ylabel("1 - cosine")
+    for ax in axes:
+        if beta_range is not None:
+            ax.axvspan(*beta_range, color="tab:green", alpha=0.12, label=r"$\beta$ matched to this chapter's attacks")
+        ax.set_xlabel(r"adversarial strength $\beta$")
+        ax.legend(fontsize=8)
+    fig.suptitle(rf"{network}: direction of $\hat\delta(\beta)$ at the Hessian of the clean input (C3)", fontsize=10)
+    fig.tight_layout()
+    return fig

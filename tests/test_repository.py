@@ -25,7 +25,7 @@ def test_environment_yml_matches_pyproject():
 
 
 def test_there_are_chapters():
-    assert {p.stem for p in NOTEBOOKS} >= {"setup", "theorem2"}
+    assert {p.stem for p in NOTEBOOKS} >= {"setup", "theorem1", "theorem2", "growth", "lp_attacks", "gating"}
 
 
 def test_notebooks_are_committed_without_outputs():
