@@ -88,12 +88,13 @@ def log_coefficients(lam: torch.Tensor, beta) -> torch.Tensor:
     b = _beta_tensor(beta, lam)[:, None]
     u = b * lam
     pos = lam > 0
-    safe_lam = torch.where(pos, lam, torch.ones_like(lam))
     small = u <= 30.0
-    # log(e^u - 1) = u + log(1 - e^{-u}); expm1 keeps small u exact
-    log_em1 = torch.where(small, torch.log(torch.expm1(torch.where(small, u, torch.ones_like(u))).clamp_min(1e-320)),
-                          u + torch.log(-torch.expm1(-u)))
-    return torch.where(pos, log_em1 - torch.log(safe_lam), torch.log(b).expand_as(lam))
+    safe_u = torch.where(pos & small, u, torch.ones_like(u))
+    # u <= 30: log c = log beta + log(expm1(u) / u), exact as u -> 0 (and = log beta at lambda = 0);
+    # u > 30:  log c = u + log(1 - e^{-u}) - log lambda, free of overflow
+    low = torch.log(b) + torch.where(pos & small, torch.log(torch.expm1(safe_u) / safe_u), torch.zeros_like(u))
+    high = u + torch.log(-torch.expm1(-torch.where(small, torch.ones_like(u), u))) - torch.log(torch.where(pos, lam, torch.ones_like(lam)))
+    return torch.where(small, low, high).expand_as(lam)
 
 
 class Direction(NamedTuple):
@@ -132,11 +133,12 @@ def _log_norm_np(lam: np.ndarray, gamma2: np.ndarray, rest: np.ndarray, log_beta
     With V orthonormal and gamma = V^T g_x, ||deltâ||^2 = beta^2 (||g_x||^2 - ||gamma||^2) + sum_i c_i^2 gamma_i^2.
     lam, gamma2: (B, C); rest = ||g_x||^2 - ||gamma||^2 >= 0: (B,); log_beta: (B,). Returns (B,).
     """
-    beta = np.exp(log_beta)[:, None]
-    u = beta * lam
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        log_em1 = np.where(u <= 30.0, np.log(np.expm1(np.minimum(u, 30.0))), u + np.log(-np.expm1(-u)))
-        logc = np.where(lam > 0, log_em1 - np.log(np.where(lam > 0, lam, 1.0)), log_beta[:, None])
+    u = np.exp(log_beta)[:, None] * lam
+    pos, small = lam > 0, u <= 30.0
+    safe_u = np.where(pos & small, u, 1.0)
+    low = log_beta[:, None] + np.where(pos & small, np.log(np.expm1(safe_u) / safe_u), 0.0)
+    high = u + np.log(-np.expm1(-np.where(small, 1.0, u))) - np.log(np.where(pos, lam, 1.0))
+    logc = np.where(small, low, high)
     S = np.maximum(log_beta, logc.max(axis=1))
     sq = np.exp(2 * (log_beta - S)) * rest + (np.exp(2 * (logc - S[:, None])) * gamma2).sum(axis=1)
     return S + 0.5 * np.log(sq)
@@ -266,6 +268,7 @@ def _row(match: Match) -> dict:
     return {"error_mean": match.error.mean().item(), "error_median": match.error.median().item(),
             "baseline_mean": match.baseline.mean().item(), "beta_median": match.beta.median().item(),
             "beta_min": match.beta.min().item(), "beta_max": match.beta.max().item(),
+            "beta_q25": match.beta.quantile(0.25).item(), "beta_q75": match.beta.quantile(0.75).item(),
             "success_rate": match.success.double().mean().item(),
             "effective_share": match.effective_share.mean().item()}
 
@@ -279,7 +282,7 @@ def matching_table(nets: dict[str, nn.Module], batches: dict[str, tuple[torch.Te
     eps: {"l2": .., "linf": ..}. One linearisation per network serves every attack.
     Returns one row per (network, norm, variant) with columns network, norm, variant,
     error_mean / error_median (1 - cos(deltâ, target)), baseline_mean (1 - cos(g_x, target)),
-    beta_median / beta_min / beta_max (matched beta), success_rate, effective_share (||eff|| / ||delta||).
+    beta_median / beta_min / beta_max / beta_q25 / beta_q75 (matched beta), success_rate, effective_share (||eff|| / ||delta||).
     """
     labels = labels or {}
     rows = []
@@ -404,7 +407,8 @@ def figure1_panel(x: torch.Tensor, pairs: Sequence[Pair], title: str | None = No
         if len(p.real) != k or p.real.shape != p.predicted.shape:
             raise ValueError(f"pair {p.real_label}: real and predicted must both have {k} rows of the same shape")
     ncol = 1 + 3 * len(pairs)
-    fig, axes = plt.subplots(k, ncol, figsize=(1.75 * ncol + 0.6, 1.85 * k + 0.5), squeeze=False)
+    fig, axes = plt.subplots(k, ncol, figsize=(1.6 * ncol + 1.2 * len(pairs), 1.6 * k + 0.7), squeeze=False,
+                             layout="constrained")
     for i in range(k):
         ax = axes[i, 0]
         ax.imshow(_img(x[i]), cmap="gray_r", vmin=0, vmax=1)
@@ -422,8 +426,8 @@ def figure1_panel(x: torch.Tensor, pairs: Sequence[Pair], title: str | None = No
                 im = ax.imshow(_img(t[i]), cmap="RdBu_r", vmin=-vmax, vmax=vmax)
                 if i == 0:
                     ax.set_title(label, fontsize=8)
-        fig.colorbar(im, ax=axes[:, 1 + 3 * j: 4 + 3 * j].ravel().tolist(), shrink=0.7, pad=0.02,
-                     label="perturbation (pixel scale)")
+        fig.colorbar(im, ax=axes[:, 1 + 3 * j: 4 + 3 * j].ravel().tolist(), shrink=0.8, aspect=25,
+                     label="pixel scale")
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
@@ -441,7 +445,7 @@ def plot_matching(df: pd.DataFrame, bands: dict[str, tuple[float, float]] | None
     """
     variants = list(dict.fromkeys(df["variant"]))
     nets = list(dict.fromkeys(df["network"]))
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.0), sharey=True)
     markers = "osD^vP"
     for ax, norm in zip(axes, NORMS):
         d = df[df["norm"] == norm]
@@ -462,10 +466,11 @@ def plot_matching(df: pd.DataFrame, bands: dict[str, tuple[float, float]] | None
         ax.set_ylabel("mean " + _TARGET_TEX[norm] if norm == "l2" else "")
     axes[1].set_ylabel("mean " + _TARGET_TEX["linf"])
     axes[1].yaxis.set_tick_params(labelleft=True)
-    axes[1].legend(fontsize=7, loc="lower right")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.3, top=0.88, wspace=0.22)
     return fig
 
 
@@ -473,10 +478,10 @@ def plot_eps_sweep(df: pd.DataFrame, network: str) -> plt.Figure:
     """Mean matching error against the budget eps, one panel per norm, one line per variant.
 
     df: :func:`eps_sweep`'s output. The dashed grey line is the baseline 1 - cos(g_x, target) of the
-    first variant; the dotted red line (right axis) the success rate of the last variant.
+    first variant; the dotted black line (right axis) the success rate of the last variant.
     """
     variants = list(dict.fromkeys(df["variant"]))
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
     for ax, norm in zip(axes, NORMS):
         d = df[df["norm"] == norm]
         for v in variants:
@@ -489,15 +494,14 @@ def plot_eps_sweep(df: pd.DataFrame, network: str) -> plt.Figure:
         ax.set_title(f"{network}, {_NORM_TEX[norm]}-PGD", fontsize=10)
         ax2 = ax.twinx()
         dl = d[d["variant"] == variants[-1]]
-        ax2.semilogx(dl["eps"], 100 * dl["success_rate"], "^:", color="tab:red", label=f"success rate ({variants[-1]})")
+        ax2.semilogx(dl["eps"], 100 * dl["success_rate"], "^:", color="black", label=f"success rate ({variants[-1]})")
         ax2.set_ylim(-5, 105)
-        ax2.set_ylabel("attack success rate (%)", color="tab:red")
+        ax2.set_ylabel("attack success rate (%)")
         ax2.grid(False)
-        h1, l1 = ax.get_legend_handles_labels()
-        h2, l2 = ax2.get_legend_handles_labels()
-        if norm == "linf":
-            ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="lower right")
-    fig.tight_layout()
+    h1, l1 = axes[0].get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    fig.legend(h1 + h2, l1 + l2, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.subplots_adjust(left=0.07, right=0.94, bottom=0.25, top=0.92, wspace=0.35)
     return fig
 
 
@@ -506,8 +510,8 @@ def plot_c3(df: pd.DataFrame, network: str, cos_g_v1: float | None = None,
     """Conclusion C3: the direction of deltâ(beta) against g_x and v_1 over beta.
 
     df: :func:`c3_curves`'s output. Left: the mean cosines; right: their complements on a log scale.
-    ``cos_g_v1``: mean |cos(g_x, v_1)|, drawn for reference. ``beta_range``: the betas the attacks
-    of the chapter were matched to, shaded.
+    ``cos_g_v1``: mean |cos(g_x, v_1)|, drawn for reference. ``beta_range``: a range of the betas the
+    attacks of the chapter were matched to (e.g. their quartiles), shaded.
     """
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     ax = axes[0]
@@ -522,9 +526,38 @@ def plot_c3(df: pd.DataFrame, network: str, cos_g_v1: float | None = None,
     ax.set_ylabel("1 - cosine")
     for ax in axes:
         if beta_range is not None:
-            ax.axvspan(*beta_range, color="tab:green", alpha=0.12, label=r"$\beta$ matched to this chapter's attacks")
+            ax.axvspan(*beta_range, color="tab:green", alpha=0.12, label=r"middle half of the $\beta^\star$ of this chapter's attacks")
         ax.set_xlabel(r"adversarial strength $\beta$")
         ax.legend(fontsize=8)
     fig.suptitle(rf"{network}: direction of $\hat\delta(\beta)$ at the Hessian of the clean input (C3)", fontsize=10)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.9, wspace=0.25)
     return fig
+
+
+def maxpool_ties(model: nn.Module, x: torch.Tensor) -> float:
+    """Fraction of the max-pool windows of ``model`` at x whose maximum is attained more than once.
+
+    At such a window the max-pool's switch, hence the gradient, jumps under an arbitrarily small
+    perturbation. Reads every ``nn.MaxPool2d`` (2 x 2, stride 2, as in the zoo's CNNs) with a hook.
+    x: (B, 1, 28, 28). Returns a float (nan if the model has no max-pool).
+    """
+    counts = [0, 0]
+
+    def hook(mod, inputs, _output):
+        if mod.kernel_size not in (2, (2, 2)) or mod.stride not in (2, (2, 2)) or mod.padding not in (0, (0, 0)):
+            raise ValueError("maxpool_ties reads 2 x 2 max-pools of stride 2 without padding")
+        h = inputs[0]
+        B, C, H, W = h.shape
+        win = h[:, :, : H // 2 * 2, : W // 2 * 2].reshape(B, C, H // 2, 2, W // 2, 2).permute(0, 1, 2, 4, 3, 5).reshape(B, C, H // 2, W // 2, 4)
+        top = win.max(dim=-1, keepdim=True).values
+        counts[0] += int(((win == top).sum(-1) > 1).sum())
+        counts[1] += win[..., 0].numel()
+
+    handles = [mod.register_forward_hook(hook) for mod in model.modules() if isinstance(mod, nn.MaxPool2d)]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return counts[0] / counts[1] if counts[1] else float("nan")

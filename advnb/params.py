@@ -62,7 +62,14 @@ RULES: dict[str, Rule] = {
     "archs": Rule(list, "a non-empty comma-separated list of architectures (see advnb.models.ARCHITECTURES)", _architectures, True, str),
     "arch": Rule(str, "an architecture of advnb.models.ARCHITECTURES", lambda v: _architectures([v])),
     # -- rules added for the growth and gating chapters --
+    "progress_from": Rule(float, "a number in [0, 1) (the relative progress m/m_success where fits start)", lambda v: 0 <= v < 1),
+    "min_steps": Rule(int, "an integer >= 2 (fewest steps to success a sample needs to be kept)", lambda v: v >= 2),
+    "checkpoints": Rule(int, "an integer >= 1 (steps of the attack where the Jacobian is re-taken)", lambda v: v >= 1),
     # -- rules added for the lp_attacks chapter --
+    "eps_l2": Rule(float, "a finite number > 0 (the l2 budget)", _positive),
+    "eps_linf": Rule(float, "a finite number > 0 (the l-inf budget)", _positive),
+    "step_ratio": Rule(float, "a finite number > 0 (PGD step alpha = step_ratio * eps / m)", _positive),
+    "eps_scales": Rule(list, "a non-empty comma-separated list of numbers > 0 (multiples of the budgets)", _positive_floats, True),
     "data_root": Rule(str, "an existing directory, or empty for the embedded digits", lambda v: v == "" or os.path.isdir(v)),
 }
 

@@ -1,0 +1,608 @@
+"""Attack dynamics: the growth of perturbations (C2, Fig. 2) and what gating does (Appendix J).
+
+Two chapters read from here. ``growth`` follows ||delta^(t)|| and ||g_{x+delta^(t)}||
+step by step at a fixed step size alpha and aligns samples by their relative progress
+t / m_success; ``gating`` measures how much the real attack moves the network away from
+its frozen-gating linearisation (flipped gates, the change of the top eigenvalue of
+H̄_x = J^T H̄_z J, and kappa with and without A2).
+
+Shapes: B samples, C logits, n = 784 input dimensions, T + 1 recorded steps t = 0..T,
+G points of a relative-progress grid. Everything is batched over samples; Python loops
+run over attack steps, step sizes or checkpoints only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from .attacks import _gradient_oracle, gradient_ascent
+from .experiments import compare
+import torch.nn.functional as F
+
+from .gating import affine_logits, flipped_fraction, linearize
+from .hessian import attack_succeeded, loss_derivatives
+from .metrics import kappa
+from .theory import infinite_step_delta, top_eigenpairs
+
+RULES = ("a1", "l2", "linf")
+RULE_LABELS = {"a1": r"A1 ($\alpha g$, Theorem 2)", "l2": r"$\ell_2$ ($\alpha g/\|g\|$)", "linf": r"$\ell_\infty$ ($\alpha\,\mathrm{sign}\,g$)"}
+
+
+# --------------------------------------------------------------------------------------
+# trajectories
+# --------------------------------------------------------------------------------------
+
+
+def _direction(rule: str, g: torch.Tensor) -> torch.Tensor:
+    """The step direction of an attack rule. g: (B, n). Returns (B, n)."""
+    if rule == "a1":
+        return g
+    if rule == "l2":
+        return g / g.norm(dim=1, keepdim=True).clamp_min(1e-300)
+    if rule == "linf":
+        return g.sign()
+    raise ValueError(f"rule must be one of {', '.join(RULES)} (got {rule!r})")
+
+
+@dataclass
+class Trajectory:
+    """One attack, step by step. B samples, T + 1 recorded steps (T <= m), C logits, n inputs."""
+
+    rule: str
+    alpha: float
+    frozen_gating: bool
+    delta_norms: torch.Tensor  # (B, T+1): ||delta^(t)||
+    grad_norms: torch.Tensor  # (B, T+1): ||g_{x+delta^(t)}|| (the gradient the attack sees)
+    wrong: torch.Tensor  # (B, T+1) bool: the *real* network misclassifies x + delta^(t)
+    logits: torch.Tensor  # (B, T+1, C): the logits the attack sees at x + delta^(t)
+    step_norms: torch.Tensor  # (B, T): ||delta^(t+1) - delta^(t)||
+    keep: tuple[int, ...]  # the steps whose perturbations were kept
+    kept: torch.Tensor  # (B, len(keep), n): delta^(t) for t in keep
+    delta: torch.Tensor  # (B, n): the last perturbation delta^(T)
+
+    @property
+    def steps(self) -> int:
+        return self.delta_norms.shape[1] - 1
+
+
+def trajectory(model: nn.Module, x: torch.Tensor, y: torch.Tensor, rule: str, alpha: float, m: int,
+               frozen_gating: bool = False, linearization: tuple[torch.Tensor, torch.Tensor] | None = None,
+               keep: tuple[int, ...] = (), until_success: bool = False) -> Trajectory:
+    """Run m steps delta^(t+1) = delta^(t) + alpha * d(g_{x+delta^(t)}), recording every step.
+
+    ``rule`` picks d: ``"a1"`` g (the paper's A1 attack, Eq. 4), ``"l2"`` g/||g||, ``"linf"``
+    sign(g); no projection and no clip (the paper's Eq. 4). With ``frozen_gating`` the
+    gradient is that of the network's linearisation at x (A2); success is always judged on
+    the real network. ``keep`` lists steps whose delta^(t) is returned; ``until_success``
+    stops once every sample has been misclassified at some step (the recorded arrays are
+    then shorter than m + 1). x: (B, *input_shape), y: (B,).
+    """
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {', '.join(RULES)} (got {rule!r})")
+    if not alpha > 0 or int(m) != m or m < 1:
+        raise ValueError(f"need alpha > 0 and an integer m >= 1 (got {alpha}, {m})")
+    if any(k < 0 or k > m for k in keep):
+        raise ValueError(f"keep steps must lie in 0..{m} (got {keep})")
+    shape = x.shape
+    flat = x.reshape(shape[0], -1)
+    step = _gradient_oracle(model, x, y, frozen_gating, linearization)
+    delta = torch.zeros_like(flat)
+    d_norms, g_norms, wrong, logits, s_norms, kept = [], [], [], [], [], {}
+    ever = torch.zeros(shape[0], dtype=torch.bool, device=flat.device)
+    for t in range(m + 1):
+        z, g = step(delta)
+        if frozen_gating:
+            with torch.no_grad():
+                z_real = model((flat + delta).reshape(shape))
+        else:
+            z_real = z
+        w = attack_succeeded(z_real, y)
+        d_norms.append(delta.norm(dim=1))
+        g_norms.append(g.norm(dim=1))
+        wrong.append(w)
+        logits.append(z)
+        if t in keep:
+            kept[t] = delta.clone()
+        ever |= w
+        if t == m or (until_success and bool(ever.all()) and all(k in kept for k in keep)):
+            break
+        new = delta + alpha * _direction(rule, g)
+        s_norms.append((new - delta).norm(dim=1))
+        delta = new
+    T = len(d_norms) - 1
+    missing = [k for k in keep if k not in kept]
+    if missing:
+        raise RuntimeError(f"steps {missing} were not reached")  # cannot happen: until_success waits for them
+    return Trajectory(
+        rule=rule, alpha=float(alpha), frozen_gating=frozen_gating,
+        delta_norms=torch.stack(d_norms, 1), grad_norms=torch.stack(g_norms, 1),
+        wrong=torch.stack(wrong, 1), logits=torch.stack(logits, 1),
+        step_norms=torch.stack(s_norms, 1) if T > 0 else flat.new_zeros(shape[0], 0),
+        keep=tuple(keep), kept=torch.stack([kept[k] for k in keep], 1) if keep else flat.new_zeros(shape[0], 0, flat.shape[1]),
+        delta=delta,
+    )
+
+
+def m_success(wrong: torch.Tensor) -> torch.Tensor:
+    """The first step t >= 1 at which the real network misclassifies x + delta^(t).
+
+    wrong: (B, T+1) bool, column 0 the clean input. Returns (B,) int64, -1 where no step
+    up to T succeeds. (Column 0 is ignored: attacked digits are correctly classified.)
+    """
+    w = wrong[:, 1:]
+    steps = torch.arange(1, wrong.shape[1], device=wrong.device).expand_as(w)
+    first = torch.where(w, steps, torch.full_like(steps, wrong.shape[1])).min(dim=1).values
+    return torch.where(first < wrong.shape[1], first, torch.full_like(first, -1))
+
+
+def weighted_hz_bar(logits: torch.Tensor, y: torch.Tensor, step_norms: torch.Tensor) -> torch.Tensor:
+    """Theorem 1's H̄_z from a recorded trajectory.
+
+    H̄_z = sum_{t=1}^{T-1} ||Δx^(t)|| H_z^(t) / sum_{t=1}^{T-1} ||Δx^(t)||, Δx^(t) = delta^(t) - delta^(t-1).
+    logits: (B, T+1, C) at x + delta^(t), y: (B,), step_norms: (B, T). Returns (B, C, C);
+    for T = 1 (empty sum) H_z at x, as :func:`advnb.attacks.gradient_ascent` does.
+    """
+    B, T1, C = logits.shape
+    _, h = loss_derivatives(logits.reshape(B * T1, C), y.repeat_interleave(T1))
+    h = h.reshape(B, T1, C, C)
+    if T1 <= 2:
+        return h[:, 0]
+    w = step_norms[:, : T1 - 2]  # ||Δx^(t)|| for t = 1..T-1
+    num = (w[:, :, None, None] * h[:, 1 : T1 - 1]).sum(1)
+    den = w.sum(1)
+    safe = den > 0
+    return torch.where(safe[:, None, None], num / torch.where(safe, den, 1.0)[:, None, None], h[:, 0])
+
+
+# --------------------------------------------------------------------------------------
+# the step size
+# --------------------------------------------------------------------------------------
+
+
+def linear_crossing_steps(J: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor, rule: str,
+                          alphas: torch.Tensor | float, m: int) -> torch.Tensor:
+    """Steps an attack needs to cross the decision boundary of the linearisation z = J x + b.
+
+    The attack runs entirely on the linearisation, in logit space (one C x n product per
+    step), for every step size of ``alphas`` (A,) at once. J: (B, C, n), b: (B, C),
+    x: (B, ...), y: (B,). Returns (A, B) int64 (or (B,) for a scalar alpha), -1 where the
+    boundary is not crossed within m steps.
+    """
+    scalar = not torch.is_tensor(alphas) and np.ndim(alphas) == 0
+    a = torch.as_tensor(np.atleast_1d(alphas), dtype=J.dtype, device=J.device)
+    A, (B, C, _) = len(a), J.shape
+    z0 = affine_logits(J, b, x)
+    delta_z = torch.zeros(A, B, C, dtype=J.dtype, device=J.device)
+    labels = y.repeat(A)
+    first = torch.full((A, B), -1, dtype=torch.long, device=J.device)
+    for t in range(1, m + 1):
+        g_z, _ = loss_derivatives((z0 + delta_z).reshape(A * B, C), labels)
+        g = torch.einsum("bcn,abc->abn", J, g_z.reshape(A, B, C))
+        delta_z = delta_z + a[:, None, None] * torch.einsum("bcn,abn->abc", J, _direction(rule, g.reshape(A * B, -1)).reshape(A, B, -1))
+        hit = attack_succeeded((z0 + delta_z).reshape(A * B, C), labels).reshape(A, B) & (first < 0)
+        first = torch.where(hit, torch.full_like(first, t), first)
+        if bool((first > 0).all()):
+            break
+    return first[0] if scalar else first
+
+
+def calibrate_alpha(J: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor, rule: str, m: int,
+                    min_steps: int = 10, grid: np.ndarray | None = None) -> tuple[float, pd.DataFrame]:
+    """The step size that lets the most samples cross the boundary in min_steps..m steps.
+
+    A log-spaced grid of alpha (default 1e-4 .. 1e4, four points per decade) is tried on the
+    linearisation (:func:`linear_crossing_steps`, cheap). A sample that crosses in fewer than
+    ``min_steps`` steps has too few points to show a growth curve; one that does not cross
+    within m is lost. Returns the alpha that keeps the most samples in between (ties: the
+    smallest such alpha), and the table alpha -> number of samples kept.
+    """
+    grid = np.logspace(-4, 4, 33) if grid is None else np.asarray(grid, dtype=float)
+    steps = linear_crossing_steps(J, b, x, y, rule, torch.as_tensor(grid), m)
+    kept = ((steps >= min_steps) & (steps <= m)).sum(1)
+    table = pd.DataFrame({"alpha": grid, "kept": kept.cpu().numpy()})
+    return float(table["alpha"].iloc[int(table["kept"].to_numpy().argmax())]), table
+
+
+# --------------------------------------------------------------------------------------
+# relative progress and the exponential fit
+# --------------------------------------------------------------------------------------
+
+
+def progress_curves(norms: torch.Tensor, m_succ: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """Each sample's norm at the relative progress t / m_success = r, for r in ``grid``.
+
+    norms: (B, T+1) recorded at integer steps, m_succ: (B,) with 1 <= m_succ <= T,
+    grid: (G,) in [0, r_max] with r_max * m_succ <= T. Linear interpolation between the
+    two neighbouring steps. Returns (B, G).
+    """
+    s = grid[None, :].to(norms) * m_succ[:, None].to(norms)  # (B, G) fractional steps
+    lo = s.floor().long().clamp(0, norms.shape[1] - 1)
+    hi = (lo + 1).clamp(max=norms.shape[1] - 1)
+    frac = s - lo.to(s)
+    return (1 - frac) * norms.gather(1, lo) + frac * norms.gather(1, hi)
+
+
+@dataclass
+class LogLinearFit:
+    """Least-squares fit of log(values) = log_a + rate * r. Shapes (...,) as the leading dims of values."""
+
+    rate: torch.Tensor  # e-folds per unit of r
+    log_a: torch.Tensor
+    r2: torch.Tensor  # coefficient of determination of the log-linear fit
+
+
+def loglinear_fit(r: torch.Tensor, values: torch.Tensor) -> LogLinearFit:
+    """Fit log(values) against r by least squares, independently along the last axis.
+
+    r: (G,), values: (..., G) > 0. R² = 1 - SS_res / SS_tot of the fit in log space
+    (1 for an exact exponential; a constant series, SS_tot = 0, gets R² = 1 if it is fitted exactly).
+    """
+    r = r.to(values)
+    ly = values.log()
+    rc = r - r.mean()
+    lyc = ly - ly.mean(-1, keepdim=True)
+    rate = (lyc * rc).sum(-1) / rc.pow(2).sum()
+    log_a = ly.mean(-1) - rate * r.mean()
+    res = ly - (log_a[..., None] + rate[..., None] * r)
+    ss_res, ss_tot = res.pow(2).sum(-1), lyc.pow(2).sum(-1)
+    r2 = torch.where(ss_tot > 0, 1 - ss_res / torch.where(ss_tot > 0, ss_tot, 1.0), (ss_res == 0).to(ly))
+    return LogLinearFit(rate, log_a, r2)
+
+
+@dataclass
+class Growth:
+    """One attack on one network, aligned by relative progress. B' samples that succeeded, G grid points."""
+
+    network: str
+    rule: str
+    frozen_gating: bool
+    alpha: float
+    n_attacked: int
+    n_success: int  # samples that succeeded within the step budget (the others are excluded)
+    m_success: torch.Tensor  # (B',) steps to success of the kept samples
+    grid: torch.Tensor  # (G,) relative progress r = t / m_success
+    delta: torch.Tensor  # (B', G) ||delta|| at r
+    grad: torch.Tensor  # (B', G) ||g_{x+delta}|| at r
+
+
+def growth_curves(network: str, traj: Trajectory, grid: torch.Tensor, min_steps: int = 1) -> Growth:
+    """Align a trajectory's norms by relative progress; samples that never succeed, or
+    succeed in fewer than ``min_steps`` steps, are excluded (and counted)."""
+    ms = m_success(traj.wrong)
+    ok = ms >= max(1, min_steps)
+    ms_ok = ms[ok]
+    return Growth(network, traj.rule, traj.frozen_gating, traj.alpha, len(ms), int((ms > 0).sum()), ms_ok, grid,
+                  progress_curves(traj.delta_norms[ok], ms_ok, grid), progress_curves(traj.grad_norms[ok], ms_ok, grid))
+
+
+def linear_r2(r: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """R² of a straight-line least-squares fit of values (not their log) against r.
+
+    The rival of :func:`loglinear_fit`: linear growth. r: (G,), values: (..., G). Returns (...,).
+    """
+    r = r.to(values)
+    rc = r - r.mean()
+    vc = values - values.mean(-1, keepdim=True)
+    slope = (vc * rc).sum(-1) / rc.pow(2).sum()
+    res = vc - slope[..., None] * rc
+    ss_res, ss_tot = res.pow(2).sum(-1), vc.pow(2).sum(-1)
+    return torch.where(ss_tot > 0, 1 - ss_res / torch.where(ss_tot > 0, ss_tot, 1.0), torch.ones_like(ss_tot))
+
+
+def mean_log(values: torch.Tensor) -> torch.Tensor:
+    """Geometric mean over samples. values: (B, G) >= 0 (a zero gives 0). Returns (G,)."""
+    return values.log().mean(0).exp()
+
+
+def fit_growth(g: Growth, r_from: float) -> dict:
+    """The fits of one :class:`Growth` over r in [r_from, 1].
+
+    For ||delta|| and ||g||: the log-linear fit of the geometric-mean curve (what the
+    figure shows): its rate (e-folds per m_success) and R²; the R² of a straight line
+    through the same curve (linear growth, the rival model); ``accel``, the log-linear rate
+    over the second half of the range divided by that over the first half (1 for an
+    exponential, below 1 for slower growth, about 0.5 for a line through the origin on
+    [0.25, 1], above 1 for growth faster than exponential); and the median R² of the
+    log-linear fit of each sample's own curve. Returns one table row.
+    """
+    sel = (g.grid >= r_from - 1e-12) & (g.grid <= 1 + 1e-12)
+    r = g.grid[sel]
+    row = {"network": g.network, "attack": g.rule, "frozen_gating": g.frozen_gating, "alpha": g.alpha,
+           "attacked": g.n_attacked, "succeeded": g.n_success, "used": len(g.m_success),
+           "median_m_success": float(g.m_success.double().median()) if len(g.m_success) else float("nan")}
+    for name, v in (("delta", g.delta), ("grad", g.grad)):
+        if len(v) == 0:
+            row.update({f"rate_{name}": float("nan"), f"r2_{name}": float("nan"), f"r2lin_{name}": float("nan"),
+                        f"accel_{name}": float("nan"), f"r2_{name}_per_sample": float("nan")})
+            continue
+        curve = mean_log(v[:, sel])
+        fit = loglinear_fit(r, curve)
+        mid = 0.5 * (r_from + 1)
+        early, late = r <= mid + 1e-12, r >= mid - 1e-12
+        accel = loglinear_fit(r[late], curve[late]).rate / loglinear_fit(r[early], curve[early]).rate
+        row.update({f"rate_{name}": fit.rate.item(), f"r2_{name}": fit.r2.item(), f"r2lin_{name}": linear_r2(r, curve).item(),
+                    f"accel_{name}": accel.item(), f"r2_{name}_per_sample": loglinear_fit(r, v[:, sel]).r2.median().item()})
+    return row
+
+
+def growth_experiment(network: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, m: int, grid: torch.Tensor,
+                      min_steps: int = 10, alpha_a1: float | None = None,
+                      rules: tuple[str, ...] = RULES) -> tuple[list[Growth], pd.DataFrame]:
+    """Fig. 2 for one network: each attack rule, on the real network and with frozen gating.
+
+    Each rule's step size is fixed by :func:`calibrate_alpha` on the linearisation at x (or,
+    for A1, given as ``alpha_a1``) and shared by the two settings. Returns the aligned curves
+    (rule by rule, real then frozen) and the step-size table (network, attack, alpha, samples
+    the calibration expected to keep).
+    """
+    J, b = linearize(model, x)
+    curves, rows = [], []
+    for rule in rules:
+        if rule == "a1" and alpha_a1 is not None:
+            alpha, expected = float(alpha_a1), float("nan")
+        else:
+            alpha, table = calibrate_alpha(J, b, x, y, rule, m, min_steps)
+            expected = int(table["kept"].max())
+        rows.append({"network": network, "attack": rule, "alpha": alpha, "expected": expected})
+        for frozen in (False, True):
+            traj = trajectory(model, x, y, rule, alpha, m, frozen_gating=frozen, linearization=(J, b), until_success=True)
+            curves.append(growth_curves(network, traj, grid, min_steps))
+    return curves, pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------
+# gating (Appendix J)
+# --------------------------------------------------------------------------------------
+
+
+def _maxpool_records(model: nn.Module, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """For every nn.MaxPool2d: its input windows (B, C, k*k, L) and the argmax indices (B, C, L)."""
+    records = []
+
+    def hook(mod, inputs, _output):
+        inp = inputs[0]
+        B, C = inp.shape[:2]
+        win = F.unfold(inp.flatten(0, 1)[:, None], mod.kernel_size, mod.dilation, mod.padding, mod.stride)
+        _, idx = F.max_pool2d(inp, mod.kernel_size, mod.stride, mod.padding, mod.dilation, mod.ceil_mode, return_indices=True)
+        records.append((win.reshape(B, C, win.shape[1], -1), idx.flatten(2)))
+
+    handles = [mod.register_forward_hook(hook) for mod in model.modules() if isinstance(mod, nn.MaxPool2d)]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return records
+
+
+def maxpool_ties(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Fraction of max-pool windows whose positive maximum is attained more than once.
+
+    At such a tie the network is not differentiable: the gradient (and the frozen-gating
+    linearisation) routes through one of the tied entries, and any perturbation that breaks
+    the tie otherwise re-routes it. Ties at 0 (every entry switched off by a ReLU) are not
+    counted: nothing flows through them. x: (B, ...). Returns (B,); NaN without max-pools.
+    """
+    recs = _maxpool_records(model, x)
+    if not recs:
+        return torch.full((len(x),), float("nan"), dtype=torch.float64, device=x.device)
+    tied, total = 0, 0
+    for win, _ in recs:
+        top = win.max(dim=2, keepdim=True).values
+        tie = ((win == top).sum(2) > 1) & (top[:, :, 0] > 0)
+        tied = tied + tie.flatten(1).double().sum(1)
+        total += tie[0].numel()
+    return tied / total
+
+
+def maxpool_switches(model: nn.Module, x: torch.Tensor, x_new: torch.Tensor) -> torch.Tensor:
+    """Fraction of max-pool windows whose selected entry differs between x and x_new.
+
+    The max-pool counterpart of :func:`advnb.gating.flipped_fraction`. x, x_new: (B, ...).
+    Returns (B,); NaN for a network without max-pools.
+    """
+    a, b = _maxpool_records(model, x), _maxpool_records(model, x_new)
+    if not a:
+        return torch.full((len(x),), float("nan"), dtype=torch.float64, device=x.device)
+    changed = torch.cat([(ia != ib).flatten(1) for (_, ia), (_, ib) in zip(a, b)], dim=1)
+    return changed.double().mean(1)
+
+
+def background_share(diff: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Share of ||diff||² on the blank pixels of x (x == 0). diff, x: (B, ...) with n entries. Returns (B,)."""
+    d2 = diff.reshape(len(diff), -1).pow(2)
+    blank = x.reshape(len(x), -1) == 0
+    return (d2 * blank).sum(1) / d2.sum(1).clamp_min(1e-300)
+
+
+def top_eigenvalue_change(model: nn.Module, x: torch.Tensor, kept: torch.Tensor, hz_bar: torch.Tensor,
+                          J0: torch.Tensor | None = None) -> torch.Tensor:
+    """|lambda_1(t) - lambda_1(0)| / lambda_1(0) at each kept step of an attack.
+
+    lambda_1(t) is the top eigenvalue of J_t^T H̄_z J_t with J_t the real network's Jacobian
+    at x + delta^(t) and H̄_z held fixed (the attack's), so that only the change of
+    W~ = J^T caused by the gates enters. It comes from the C x C problem
+    (:func:`advnb.theory.top_eigenpairs`); the n x n matrix is never formed.
+    x: (B, ...), kept: (B, K, n), hz_bar: (B, C, C), J0: (B, C, n) the Jacobian at x if known.
+    Returns (B, K).
+    """
+    flat = x.reshape(len(x), -1)
+    if J0 is None:
+        J0, _ = linearize(model, x)
+    lam0 = top_eigenpairs(J0, hz_bar)[0][:, 0]
+    out = []
+    for k in range(kept.shape[1]):
+        Jt, _ = linearize(model, (flat + kept[:, k]).reshape(x.shape))
+        out.append((top_eigenpairs(Jt, hz_bar)[0][:, 0] - lam0).abs() / lam0)
+    return torch.stack(out, 1)
+
+
+def checkpoint_steps(m: int, k: int) -> tuple[int, ...]:
+    """k evenly spaced steps in 1..m, ending at m (fewer if m < k)."""
+    return tuple(sorted({max(1, round(m * (i + 1) / k)) for i in range(k)}))
+
+
+def gating_at_beta(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float, m: int,
+                   checkpoints: int = 4, linearization: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict:
+    """Appendix J at one beta: how far the real A1 attack strays from frozen gating.
+
+    Runs the m-step A1 attack (alpha = beta/m) on the real network, and with frozen gating
+    through :func:`advnb.experiments.compare`. Returns one row (means over the B samples):
+
+    - ``flipped``: fraction of ReLU gates that differ between x and x + delta* (real attack);
+      ``switched``: the same for max-pool selections; ``ties``: fraction of max-pool windows
+      tied at x (:func:`maxpool_ties`); NaN without max-pools;
+    - ``eig_change``: each sample's largest |lambda_1(t) - lambda_1(0)| / lambda_1(0) over
+      ``checkpoints`` steps of the real attack (H̄_z of the real attack), averaged; and its max;
+    - ``kappa_frozen``: Theorem 2 against the frozen-gating attack (its own H̄_z);
+      ``kappa_real``: Theorem 2 (J at x, the real attack's own H̄_z) against the real attack;
+    - ``blank_share``: share of ||delta*_real - delta*_frozen||² on blank pixels (x = 0);
+    - ``success_real`` / ``success_frozen``: the real network misclassifies x + delta*.
+    """
+    J, b = linearization if linearization is not None else linearize(model, x)
+    real = trajectory(model, x, y, "a1", beta / m, m, frozen_gating=False, keep=checkpoint_steps(m, checkpoints))
+    hz_real = weighted_hz_bar(real.logits, y, real.step_norms)
+    frozen = compare(model, x, y, beta, m, linearization=(J, b))
+    d_hat_real = infinite_step_delta(J, hz_real, frozen.g_z, beta).delta
+    x_adv = (x.reshape(len(x), -1) + real.delta).reshape(x.shape)
+    flips = flipped_fraction(model, x, x_adv)
+    change = top_eigenvalue_change(model, x, real.kept, hz_real, J0=J).max(dim=1).values
+    return {"beta": beta, "flipped": flips.mean().item(), "switched": maxpool_switches(model, x, x_adv).mean().item(),
+            "ties": maxpool_ties(model, x).mean().item(),
+            "eig_change": change.mean().item(), "eig_change_max": change.max().item(),
+            "kappa_frozen": frozen.kappa, "kappa_real": kappa(real.delta, d_hat_real),
+            "blank_share": background_share(real.delta - frozen.delta_star, x).mean().item(),
+            "success_real": real.wrong[:, -1].double().mean().item(), "success_frozen": frozen.success_rate}
+
+
+def gating_map(networks: dict[str, nn.Module], attack_sets: dict[str, tuple[torch.Tensor, torch.Tensor]],
+               betas: list[float], m: int, checkpoints: int = 4, progress: bool = True) -> pd.DataFrame:
+    """:func:`gating_at_beta` for every network and beta. Returns one row per (network, beta)."""
+    from tqdm.auto import tqdm
+
+    rows = []
+    for name, model in tqdm(networks.items(), desc="networks", disable=not progress, leave=False):
+        x, y = attack_sets[name]
+        lin = linearize(model, x)
+        for beta in betas:
+            rows.append({"network": name, **gating_at_beta(model, x, y, beta, m, checkpoints, lin)})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------
+# figures
+# --------------------------------------------------------------------------------------
+
+RULE_COLORS = {"a1": "tab:blue", "l2": "tab:orange", "linf": "tab:green"}
+
+
+def growth_figure(curves: list[Growth], labels: dict[str, str], progress_from: float) -> plt.Figure:
+    """Fig. 2: geometric-mean ||delta|| and ||g|| against m/m_success, one row per network.
+
+    Columns: ||delta|| on the real network, ||delta|| with frozen gating, ||g|| on the real
+    network, ||g|| with frozen gating; one line per attack rule, log y axis (an exponential
+    is a straight line). The shaded band r < progress_from is left out of the fits; the thin
+    black line is the log-linear fit of the A1 curve.
+    """
+    networks = list(dict.fromkeys(g.network for g in curves))
+    fig, axes = plt.subplots(len(networks), 4, figsize=(15, 3.2 * len(networks)), squeeze=False)
+    columns = [("delta", False), ("delta", True), ("grad", False), ("grad", True)]
+    for i, net in enumerate(networks):
+        for j, (quantity, frozen) in enumerate(columns):
+            ax = axes[i, j]
+            ax.axvspan(0, progress_from, color="0.93", zorder=0)
+            for g in curves:
+                if g.network != net or g.frozen_gating != frozen or len(g.m_success) == 0:
+                    continue
+                v = getattr(g, quantity)
+                r, curve = g.grid, mean_log(v)
+                keep = curve > 0
+                ax.semilogy(r[keep].numpy(), curve[keep].numpy(), color=RULE_COLORS[g.rule],
+                            label=f"{RULE_LABELS[g.rule]} ({len(g.m_success)} digits)")
+                if g.rule == "a1":
+                    sel = (r >= progress_from - 1e-12)
+                    fit = loglinear_fit(r[sel], curve[sel])
+                    ax.semilogy(r[sel].numpy(), (fit.log_a + fit.rate * r[sel]).exp().numpy(), "k:", lw=1.2,
+                                label=f"A1 log-linear fit, R² = {fit.r2.item():.3f}")
+            setting = "frozen gating (A2)" if frozen else "real network"
+            name = r"$\|\delta^{(m)}\|$" if quantity == "delta" else r"$\|g_{x+\delta^{(m)}}\|$"
+            ax.set_title(f"{labels.get(net, net)}: {name}, {setting}", fontsize=9)
+            ax.set_xlabel(r"relative progress $m/m_{\mathrm{success}}$")
+            ax.set_ylabel(r"$\|\delta\|_2$ (pixel units, $[0,1]$ scale)" if quantity == "delta"
+                          else r"$\|\partial L/\partial x\|_2$ (loss per pixel unit)", fontsize=8)
+            ax.legend(fontsize=6.5, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def gating_map_figure(df: pd.DataFrame, labels: dict[str, str], beta_marked: float | None = None) -> plt.Figure:
+    """The beta map of Appendix J: networks (rows) by beta (columns), four panels.
+
+    df: rows of :func:`gating_map`. Panels: ReLU gates flipped, max-pool selections changed,
+    relative change of lambda_1, kappa without / with frozen gating, and the success rate
+    of the real attack. Colours are logarithmic except for the success rate.
+    """
+    import seaborn as sns
+    from matplotlib.colors import LogNorm
+
+    d = df.assign(network=df["network"].map(lambda a: labels.get(a, a)),
+                  ratio=df["kappa_real"] / df["kappa_frozen"])
+    panels = [("flipped", "ReLU gates flipped (fraction)", True), ("switched", "max-pool selections changed (fraction)", True),
+              ("eig_change", r"$|\lambda_1(t)-\lambda_1(0)|/\lambda_1(0)$", True),
+              ("ratio", r"$\kappa$ real / $\kappa$ frozen gating", True), ("success_real", "attack success rate (real network)", False)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.0 * len(panels), 0.42 * d["network"].nunique() + 1.8))
+    order = list(dict.fromkeys(d["network"]))
+    for ax, (col, title, log) in zip(axes, panels):
+        table = d.pivot(index="network", columns="beta", values=col).reindex(order)
+        vals = table.to_numpy(dtype=float)
+        finite = vals[np.isfinite(vals) & (vals > 0)]
+        annot = table.map(lambda v: "n/a" if not np.isfinite(v) else ("0" if v == 0 else f"{v:.0e}" if log else f"{v:.0%}"))
+        if log and finite.size:  # zeros take the lowest colour; NaN (no max-pool) stays blank
+            shown = table.where(~(table <= 0), finite.min())
+            norm, lo, hi = LogNorm(vmin=finite.min(), vmax=max(finite.max(), finite.min() * 10)), None, None
+        else:  # linear colours; a panel without a single positive value is drawn at the lowest colour
+            shown, norm, lo, hi = (table if not log else table.where(table.isna(), 0.0)), None, 0, 1
+        sns.heatmap(shown, ax=ax, norm=norm, cmap="viridis", cbar=False, annot=annot, fmt="",
+                    annot_kws={"fontsize": 7}, vmin=lo, vmax=hi)
+        for (i, j), v in np.ndenumerate(vals):  # seaborn does not annotate the blank cells
+            if not np.isfinite(v):
+                ax.text(j + 0.5, i + 0.5, "n/a", ha="center", va="center", fontsize=7, color="0.4")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(r"overall strength $\beta = m\alpha$")
+        ax.set_xticklabels([f"{b:g}" for b in table.columns], rotation=0, fontsize=8)
+        ax.set_ylabel("" if ax is not axes[0] else "network")
+        if beta_marked is not None and beta_marked in list(table.columns):
+            k = list(table.columns).index(beta_marked)
+            ax.add_patch(plt.Rectangle((k, 0), 1, len(order), fill=False, ec="red", lw=1.5))
+    fig.tight_layout()
+    return fig
+
+
+def gating_kappa_figure(df: pd.DataFrame, labels: dict[str, str], beta: float) -> plt.Figure:
+    """kappa with and without frozen gating at one beta, one row per network (log axis).
+
+    df: the rows of :func:`gating_map` at that beta.
+    """
+    d = df.reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(7, 0.38 * len(d) + 2.0))
+    yy = np.arange(len(d))[::-1]
+    ax.semilogx(d["kappa_frozen"], yy, "o", label=r"$\kappa$, frozen gating (A2): $\delta^*$ and $\hat\delta$ both linearised")
+    ax.semilogx(d["kappa_real"], yy, "s", mfc="none", ms=9, mew=1.5,
+                label=r"$\kappa$, real network: real $\delta^*$ against $\hat\delta$")
+    for k in range(len(d)):
+        ax.plot([d["kappa_frozen"][k], d["kappa_real"][k]], [yy[k]] * 2, color="0.7", zorder=0)
+    ax.set_yticks(yy)
+    ax.set_yticklabels([labels.get(a, a) for a in d["network"]])
+    ax.set_xlabel(r"$\kappa = E\|\delta^*-\hat\delta\| / E\|\delta^*\|$")
+    ax.set_title(rf"Theorem 2 with and without frozen gating, $\beta$ = {beta:g}", fontsize=10)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1)
+    fig.tight_layout()
+    return fig
