@@ -27,6 +27,7 @@ Shapes: B samples, C logits, n input dimensions.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple, Sequence
 
@@ -273,26 +274,44 @@ def _row(match: Match) -> dict:
             "effective_share": match.effective_share.mean().item()}
 
 
+@contextmanager
+def one_thread():
+    """Run the block with one intra-op thread (restored afterwards).
+
+    The attacks here are long chains of small tensor operations ((B, n) with n = 784 and B of a few
+    dozen to a few hundred); handing each one to a second thread costs more than it saves, and on a
+    CPU shared with other work it costs several times the computation itself.
+    """
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
 def matching_table(nets: dict[str, nn.Module], batches: dict[str, tuple[torch.Tensor, torch.Tensor]],
                    eps: dict[str, float], m: int, step_ratio: float, labels: dict[str, str] | None = None,
                    variants: Sequence[Variant] = VARIANTS) -> pd.DataFrame:
     """Every network x norm x variant: Theorem 2 against PGD.
 
     nets: {arch: model (float64, eval)}; batches: {arch: (x (B, 1, 28, 28), y (B,))};
-    eps: {"l2": .., "linf": ..}. One linearisation per network serves every attack.
+    eps: {"l2": .., "linf": ..}. One linearisation per network serves every attack. Runs in
+    :func:`one_thread`.
     Returns one row per (network, norm, variant) with columns network, norm, variant,
     error_mean / error_median (1 - cos(deltâ, target)), baseline_mean (1 - cos(g_x, target)),
     beta_median / beta_min / beta_max / beta_q25 / beta_q75 (matched beta), success_rate, effective_share (||eff|| / ||delta||).
     """
     labels = labels or {}
     rows = []
-    for arch, model in nets.items():
-        x, y = batches[arch]
-        lin = linearize(model, x)
-        for norm in NORMS:
-            for v in variants:
-                match = run_variant(model, x, y, norm, eps[norm], m, step_ratio, v, lin)
-                rows.append({"network": labels.get(arch, arch), "norm": norm, "variant": v.name, **_row(match)})
+    with one_thread():
+        for arch, model in nets.items():
+            x, y = batches[arch]
+            lin = linearize(model, x)
+            for norm in NORMS:
+                for v in variants:
+                    match = run_variant(model, x, y, norm, eps[norm], m, step_ratio, v, lin)
+                    rows.append({"network": labels.get(arch, arch), "norm": norm, "variant": v.name, **_row(match)})
     return pd.DataFrame(rows)
 
 
@@ -302,13 +321,14 @@ def eps_sweep(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: dict[str,
 
     Returns columns norm, scale, eps, variant and those of :func:`matching_table` (no network).
     """
-    lin = linearize(model, x)
     rows = []
-    for norm in NORMS:
-        for s in scales:
-            for v in variants:
-                match = run_variant(model, x, y, norm, eps[norm] * s, m, step_ratio, v, lin)
-                rows.append({"norm": norm, "scale": s, "eps": eps[norm] * s, "variant": v.name, **_row(match)})
+    with one_thread():
+        lin = linearize(model, x)
+        for norm in NORMS:
+            for s in scales:
+                for v in variants:
+                    match = run_variant(model, x, y, norm, eps[norm] * s, m, step_ratio, v, lin)
+                    rows.append({"norm": norm, "scale": s, "eps": eps[norm] * s, "variant": v.name, **_row(match)})
     return pd.DataFrame(rows)
 
 

@@ -13,20 +13,18 @@ run over attack steps, step sizes or checkpoints only.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from .attacks import _gradient_oracle, gradient_ascent
+from .attacks import _gradient_oracle
 from .experiments import compare
-import torch.nn.functional as F
-
-from .gating import affine_logits, flipped_fraction, linearize
+from .gating import affine_logits, linearize
 from .hessian import attack_succeeded, loss_derivatives
 from .metrics import kappa
 from .theory import infinite_step_delta, top_eigenpairs
@@ -383,6 +381,42 @@ def _maxpool_records(model: nn.Module, x: torch.Tensor) -> list[tuple[torch.Tens
     return records
 
 
+def relu_inputs(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The input of every ReLU gate at x, in the order of :func:`advnb.gating.gating_states`. Returns (B, G)."""
+    out: list[torch.Tensor] = []
+
+    def hook(_module, inputs, _output):
+        out.append(inputs[0].reshape(inputs[0].shape[0], -1))
+
+    handles = [mod.register_forward_hook(hook) for mod in model.modules() if isinstance(mod, nn.ReLU)]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    if not out:
+        raise ValueError("model has no nn.ReLU modules")
+    return torch.cat(out, dim=1)
+
+
+def relu_flips(model: nn.Module, x: torch.Tensor, x_new: torch.Tensor) -> dict[str, torch.Tensor]:
+    """ReLU gates at x against x_new, with the gates *tied* at x (input exactly 0) told apart.
+
+    A gate whose input is exactly 0 sits on the kink of the ReLU: it is off at x, and any
+    perturbation with a positive component along its weights switches it on. (On MNIST this
+    happens where a channel with zero bias sees the blank background.) Returns (B,) tensors:
+    ``flipped`` (fraction of all gates whose state differs), ``ties`` (fraction tied at x) and
+    ``flipped_untied`` (fraction of the untied gates whose state differs).
+    """
+    h0, h1 = relu_inputs(model, x), relu_inputs(model, x_new)
+    flip = (h0 > 0) != (h1 > 0)
+    tie = h0 == 0
+    untied = (~tie).double().sum(1).clamp_min(1)
+    return {"flipped": flip.double().mean(1), "ties": tie.double().mean(1),
+            "flipped_untied": (flip & ~tie).double().sum(1) / untied}
+
+
 def maxpool_ties(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Fraction of max-pool windows whose positive maximum is attained more than once.
 
@@ -458,8 +492,10 @@ def gating_at_beta(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: flo
     through :func:`advnb.experiments.compare`. Returns one row (means over the B samples):
 
     - ``flipped``: fraction of ReLU gates that differ between x and x + delta* (real attack);
-      ``switched``: the same for max-pool selections; ``ties``: fraction of max-pool windows
-      tied at x (:func:`maxpool_ties`); NaN without max-pools;
+      ``relu_ties``: fraction of ReLU gates whose input is exactly 0 at x; ``flipped_untied``:
+      fraction of the other gates that flip (:func:`relu_flips`);
+      ``switched``: the same as ``flipped`` for max-pool selections; ``ties``: fraction of
+      max-pool windows tied at x (:func:`maxpool_ties`); NaN without max-pools;
     - ``eig_change``: each sample's largest |lambda_1(t) - lambda_1(0)| / lambda_1(0) over
       ``checkpoints`` steps of the real attack (H̄_z of the real attack), averaged; and its max;
     - ``kappa_frozen``: Theorem 2 against the frozen-gating attack (its own H̄_z);
@@ -473,10 +509,11 @@ def gating_at_beta(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: flo
     frozen = compare(model, x, y, beta, m, linearization=(J, b))
     d_hat_real = infinite_step_delta(J, hz_real, frozen.g_z, beta).delta
     x_adv = (x.reshape(len(x), -1) + real.delta).reshape(x.shape)
-    flips = flipped_fraction(model, x, x_adv)
+    flips = relu_flips(model, x, x_adv)
     change = top_eigenvalue_change(model, x, real.kept, hz_real, J0=J).max(dim=1).values
-    return {"beta": beta, "flipped": flips.mean().item(), "switched": maxpool_switches(model, x, x_adv).mean().item(),
-            "ties": maxpool_ties(model, x).mean().item(),
+    return {"beta": beta, "flipped": flips["flipped"].mean().item(), "relu_ties": flips["ties"].mean().item(),
+            "flipped_untied": flips["flipped_untied"].mean().item(),
+            "switched": maxpool_switches(model, x, x_adv).mean().item(), "ties": maxpool_ties(model, x).mean().item(),
             "eig_change": change.mean().item(), "eig_change_max": change.max().item(),
             "kappa_frozen": frozen.kappa, "kappa_real": kappa(real.delta, d_hat_real),
             "blank_share": background_share(real.delta - frozen.delta_star, x).mean().item(),

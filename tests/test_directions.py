@@ -297,3 +297,12 @@ def test_maxpool_ties_by_hand():
                         [3.0, 3.0, 5.0, 4.0], [3.0, 3.0, 1.0, 2.0]]]], dtype=torch.float64)
     assert D.maxpool_ties(pool_net, x) == pytest.approx(2 / 4)  # windows 1 and 3 tie; 2 and 4 do not
     assert math.isnan(D.maxpool_ties(torch.nn.Flatten(), x))
+
+
+def test_one_thread_restores_the_thread_count():
+    n = torch.get_num_threads()
+    with pytest.raises(RuntimeError):
+        with D.one_thread():
+            assert torch.get_num_threads() == 1
+            raise RuntimeError
+    assert torch.get_num_threads() == n

@@ -187,7 +187,7 @@ def test_tiny_beta_flips_nothing_and_kappa_is_unchanged():
     model = _net(n_in=12, hidden=20, C=4)
     x, y = _correct(model, B=5)
     row = D.gating_at_beta(model, x, y, 1e-3, 8, checkpoints=2)
-    assert row["flipped"] == 0 and row["eig_change"] < 1e-12
+    assert row["flipped"] == 0 and row["flipped_untied"] == 0 and row["eig_change"] < 1e-12
     assert math.isnan(row["switched"]) and math.isnan(row["ties"])  # no max-pool in this network
     assert abs(row["kappa_real"] - row["kappa_frozen"]) <= 1e-6 * row["kappa_frozen"]
 
@@ -226,6 +226,20 @@ def test_maxpool_ties_and_switches():
     assert (D.maxpool_switches(net, x, x_new) > 0).all()
     assert (flipped_fraction(net, x, x_new) >= 0).all()
     assert math.isnan(D.maxpool_ties(_net(), _batch()[0])[0].item())
+
+
+def test_relu_flips_tell_tied_gates_apart():
+    net = nn.Sequential(nn.Flatten(), nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 2)).double()
+    with torch.no_grad():
+        net[1].weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
+        net[1].bias.copy_(torch.tensor([0.0, -0.5, 0.0]))
+    x = torch.tensor([[[0.0, 1.0]], [[0.0, 0.2]]], dtype=torch.float64)  # gate 0 tied at 0 on both
+    x_new = x + torch.tensor([[[1e-3, 0.0]], [[1e-3, 0.4]]], dtype=torch.float64)
+    got = D.relu_flips(net, x, x_new)
+    assert torch.allclose(got["ties"], torch.tensor([1 / 3, 1 / 3], dtype=torch.float64))
+    assert torch.allclose(got["flipped"], torch.tensor([1 / 3, 2 / 3], dtype=torch.float64))
+    assert torch.allclose(got["flipped_untied"], torch.tensor([0.0, 0.5], dtype=torch.float64))
+    assert torch.equal(got["flipped"], flipped_fraction(net, x, x_new))
 
 
 def test_background_share():
