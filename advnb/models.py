@@ -42,7 +42,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torchvision
 from torch import nn
 
 
@@ -170,12 +169,16 @@ def _rescale(model: nn.Module, width: float, n_classes: int) -> nn.Module:
 
 
 def _alexnet(n_classes: int) -> nn.Module:
+    import torchvision  # imported on first use: it takes seconds to load
+
     net = torchvision.models.alexnet(num_classes=n_classes)
     net.features[0] = nn.Conv2d(1, 64, kernel_size=3, stride=1, padding=1)
     return net
 
 
 def _vgg11(n_classes: int) -> nn.Module:
+    import torchvision
+
     net = torchvision.models.vgg11(num_classes=n_classes)
     net.features[0] = nn.Conv2d(1, 64, kernel_size=3, padding=1)
     net.features = net.features[:-1]  # drop the fifth max-pool: 28 px are 1 x 1 after four
@@ -185,6 +188,8 @@ def _vgg11(n_classes: int) -> nn.Module:
 
 
 def _resnet(name: str, n_classes: int) -> nn.Module:
+    import torchvision
+
     net = getattr(torchvision.models, name)(num_classes=n_classes)
     net.conv1 = nn.Conv2d(1, 64, kernel_size=3, stride=1, padding=1, bias=False)
     net.maxpool = nn.Identity()
