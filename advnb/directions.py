@@ -552,32 +552,3 @@ def plot_c3(df: pd.DataFrame, network: str, cos_g_v1: float | None = None,
     fig.suptitle(rf"{network}: direction of $\hat\delta(\beta)$ at the Hessian of the clean input (C3)", fontsize=10)
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.9, wspace=0.25)
     return fig
-
-
-def maxpool_ties(model: nn.Module, x: torch.Tensor) -> float:
-    """Fraction of the max-pool windows of ``model`` at x whose maximum is attained more than once.
-
-    At such a window the max-pool's switch, hence the gradient, jumps under an arbitrarily small
-    perturbation. Reads every ``nn.MaxPool2d`` (2 x 2, stride 2, as in the zoo's CNNs) with a hook.
-    x: (B, 1, 28, 28). Returns a float (nan if the model has no max-pool).
-    """
-    counts = [0, 0]
-
-    def hook(mod, inputs, _output):
-        if mod.kernel_size not in (2, (2, 2)) or mod.stride not in (2, (2, 2)) or mod.padding not in (0, (0, 0)):
-            raise ValueError("maxpool_ties reads 2 x 2 max-pools of stride 2 without padding")
-        h = inputs[0]
-        B, C, H, W = h.shape
-        win = h[:, :, : H // 2 * 2, : W // 2 * 2].reshape(B, C, H // 2, 2, W // 2, 2).permute(0, 1, 2, 4, 3, 5).reshape(B, C, H // 2, W // 2, 4)
-        top = win.max(dim=-1, keepdim=True).values
-        counts[0] += int(((win == top).sum(-1) > 1).sum())
-        counts[1] += win[..., 0].numel()
-
-    handles = [mod.register_forward_hook(hook) for mod in model.modules() if isinstance(mod, nn.MaxPool2d)]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
-    return counts[0] / counts[1] if counts[1] else float("nan")

@@ -24,7 +24,7 @@ from torch import nn
 
 from .attacks import _gradient_oracle
 from .experiments import compare
-from .gating import affine_logits, linearize
+from .gating import affine_logits, linearize, read_modules, relu_inputs
 from .hessian import attack_succeeded, loss_derivatives
 from .metrics import kappa
 from .theory import infinite_step_delta, top_eigenpairs
@@ -364,40 +364,14 @@ def _maxpool_records(model: nn.Module, x: torch.Tensor) -> list[tuple[torch.Tens
     """For every nn.MaxPool2d: its input windows (B, C, k*k, L) and the argmax indices (B, C, L)."""
     records = []
 
-    def hook(mod, inputs, _output):
-        inp = inputs[0]
+    def read(mod, inp):
         B, C = inp.shape[:2]
         win = F.unfold(inp.flatten(0, 1)[:, None], mod.kernel_size, mod.dilation, mod.padding, mod.stride)
         _, idx = F.max_pool2d(inp, mod.kernel_size, mod.stride, mod.padding, mod.dilation, mod.ceil_mode, return_indices=True)
         records.append((win.reshape(B, C, win.shape[1], -1), idx.flatten(2)))
 
-    handles = [mod.register_forward_hook(hook) for mod in model.modules() if isinstance(mod, nn.MaxPool2d)]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    read_modules(model, x, nn.MaxPool2d, read)
     return records
-
-
-def relu_inputs(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The input of every ReLU gate at x, in the order of :func:`advnb.gating.gating_states`. Returns (B, G)."""
-    out: list[torch.Tensor] = []
-
-    def hook(_module, inputs, _output):
-        out.append(inputs[0].reshape(inputs[0].shape[0], -1))
-
-    handles = [mod.register_forward_hook(hook) for mod in model.modules() if isinstance(mod, nn.ReLU)]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
-    if not out:
-        raise ValueError("model has no nn.ReLU modules")
-    return torch.cat(out, dim=1)
 
 
 def relu_flips(model: nn.Module, x: torch.Tensor, x_new: torch.Tensor) -> dict[str, torch.Tensor]:

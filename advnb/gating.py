@@ -41,27 +41,35 @@ def affine_logits(J: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Te
     return torch.einsum("bcn,bn->bc", J, x.reshape(x.shape[0], -1)) + b
 
 
-def gating_states(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Every ReLU gate of ``model`` at x, on or off.
-
-    x: (B, *input_shape). Returns (B, G) bool, G = total number of ReLU units,
-    in the order the ReLU modules run. Gates are read from ``nn.ReLU`` modules.
-    """
-    states: list[torch.Tensor] = []
-
-    def hook(_module, inputs, _output):
-        states.append((inputs[0] > 0).reshape(inputs[0].shape[0], -1))
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.ReLU)]
+def read_modules(model: nn.Module, x: torch.Tensor, kinds: type | tuple[type, ...], read) -> int:
+    """Run ``model`` at x without gradients, calling ``read(module, input)`` at every module of ``kinds``
+    (in the order they run). Returns how many modules were read."""
+    handles = [m.register_forward_hook(lambda mod, inputs, _out: read(mod, inputs[0]))
+               for m in model.modules() if isinstance(m, kinds)]
     try:
         with torch.no_grad():
             model(x)
     finally:
         for h in handles:
             h.remove()
-    if not states:
+    return len(handles)
+
+
+def relu_inputs(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The input of every ReLU gate at x, in the order the ``nn.ReLU`` modules run.
+
+    x: (B, *input_shape). Returns (B, G), G = total number of ReLU units.
+    """
+    out: list[torch.Tensor] = []
+    read_modules(model, x, nn.ReLU, lambda _m, h: out.append(h.reshape(h.shape[0], -1)))
+    if not out:
         raise ValueError("model has no nn.ReLU modules whose gates could be read")
-    return torch.cat(states, dim=1)
+    return torch.cat(out, dim=1)
+
+
+def gating_states(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Every ReLU gate of ``model`` at x, on (True) or off. x: (B, *input_shape). Returns (B, G) bool."""
+    return relu_inputs(model, x) > 0
 
 
 def flipped_fraction(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:

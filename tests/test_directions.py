@@ -291,14 +291,6 @@ def test_chapter_parameter_rules():
             check(bad)
 
 
-def test_maxpool_ties_by_hand():
-    pool_net = torch.nn.Sequential(torch.nn.MaxPool2d(2), torch.nn.Flatten())
-    x = torch.tensor([[[[1.0, 1.0, 0.0, 2.0], [0.0, 0.0, 1.0, 0.0],
-                        [3.0, 3.0, 5.0, 4.0], [3.0, 3.0, 1.0, 2.0]]]], dtype=torch.float64)
-    assert D.maxpool_ties(pool_net, x) == pytest.approx(2 / 4)  # windows 1 and 3 tie; 2 and 4 do not
-    assert math.isnan(D.maxpool_ties(torch.nn.Flatten(), x))
-
-
 def test_one_thread_restores_the_thread_count():
     n = torch.get_num_threads()
     with pytest.raises(RuntimeError):
