@@ -32,15 +32,20 @@ class Profile:
     n_betas: int  # points of the beta grid
     n_dense: int  # samples given the dense n x n eigendecomposition (costly)
     width: float  # width factor of the zoo networks (advnb.models): 1 is the paper's size
+    adv_steps: int = 7  # PGD steps per batch in adversarial training (Sec. 3.3 networks)
+    adv_n_train: int = 60000  # training digits of adversarially trained networks
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 _PROFILES = {
-    "smoke": Profile("smoke", n_train=2000, epochs=5, hidden=128, n_eval=32, m=100, n_betas=5, n_dense=4, width=0.125),
-    "quick": Profile("quick", n_train=4000, epochs=8, hidden=512, n_eval=200, m=200, n_betas=9, n_dense=16, width=0.25),
-    "paper": Profile("paper", n_train=60000, epochs=20, hidden=1024, n_eval=1000, m=1000, n_betas=13, n_dense=64, width=1.0),
+    "smoke": Profile("smoke", n_train=2000, epochs=5, hidden=128, n_eval=32, m=100, n_betas=5, n_dense=4, width=0.125,
+                     adv_steps=3, adv_n_train=1000),
+    "quick": Profile("quick", n_train=4000, epochs=8, hidden=512, n_eval=200, m=200, n_betas=9, n_dense=16, width=0.25,
+                     adv_steps=5, adv_n_train=4000),
+    "paper": Profile("paper", n_train=60000, epochs=20, hidden=1024, n_eval=1000, m=1000, n_betas=13, n_dense=64, width=1.0,
+                     adv_steps=7, adv_n_train=60000),
 }
 
 

@@ -55,3 +55,36 @@ def test_subset_is_seeded():
     a, b = subset(x, y, 10, seed=1), subset(x, y, 10, seed=1)
     assert torch.equal(a[1], b[1]) and len(a[1]) == 10
     assert not torch.equal(a[1], subset(x, y, 10, seed=2)[1])
+
+
+def test_binary_task_is_odd_vs_even_and_keeps_images():
+    from advnb.data import BINARY_TASK, as_binary, binary_labels
+
+    y = torch.arange(10)
+    assert binary_labels(y).tolist() == [-1, 1, -1, 1, -1, 1, -1, 1, -1, 1]
+    with pytest.raises(ValueError, match="0..9"):
+        binary_labels(torch.tensor([1, -1]))
+    d = load_mnist()
+    b = as_binary(d)
+    assert b.source.endswith(BINARY_TASK) and b.x_train is d.x_train
+    assert set(b.y_train.unique().tolist()) == {-1, 1}
+    assert abs(b.y_train.double().mean().item()) < 0.05  # balanced
+    assert as_binary(b) is b
+
+
+def test_accuracy_of_a_sigmoid_head_uses_the_sign():
+    from advnb.train import accuracy, correctly_classified
+
+    class Sign(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.ones(()))
+
+        def forward(self, x):
+            return self.scale * x.reshape(len(x), -1)[:, :1]
+
+    x = torch.tensor([[1.0], [-2.0], [3.0], [-0.5]])
+    y = torch.tensor([1, 1, -1, -1])
+    assert accuracy(Sign(), x, y) == 0.5
+    xs, ys = correctly_classified(Sign(), x, y, 5)
+    assert ys.tolist() == [1, -1] and xs[:, 0].tolist() == [1.0, -0.5]
