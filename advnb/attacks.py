@@ -49,6 +49,7 @@ class AttackResult:
     grad_norms: torch.Tensor  # (B, m+1): ||g_{x+delta^(t)}||, t = 0..m
     effective: torch.Tensor  # (B, n): sum over steps of each step's component along the current gradient
     z: torch.Tensor  # (B, C): logits at x + delta^(m) of the network the attack ran on
+    logits: torch.Tensor  # (B, m+1, C): logits at x + delta^(t), t = 0..m, of the network the attack ran on
     success: torch.Tensor  # (B,) bool: the *real* network misclassifies x + delta^(m)
 
     @property
@@ -101,7 +102,7 @@ def _run(model, x, y, m, frozen_gating, linearization, move, start=None) -> Atta
     flat = x.reshape(shape[0], -1)
     step = _gradient_oracle(model, x, y, frozen_gating, linearization)
     delta = torch.zeros_like(flat) if start is None else start.reshape(flat.shape).to(flat)
-    delta_norms, grad_norms = [], []
+    delta_norms, grad_norms, logits = [], [], []
     hz_sum = hz_first = None
     w_sum = torch.zeros(shape[0], dtype=flat.dtype, device=flat.device)
     prev_step_norm = None  # ||Δx^(t)||
@@ -110,6 +111,7 @@ def _run(model, x, y, m, frozen_gating, linearization, move, start=None) -> Atta
         z, g = step(delta)
         delta_norms.append(delta.norm(dim=1))
         grad_norms.append(g.norm(dim=1))
+        logits.append(z.detach())
         if t == m:
             break
         _, h_z = loss_derivatives(z, y)
@@ -137,6 +139,7 @@ def _run(model, x, y, m, frozen_gating, linearization, move, start=None) -> Atta
         grad_norms=torch.stack(grad_norms, dim=1),
         effective=effective,
         z=z,
+        logits=torch.stack(logits, dim=1),
         success=attack_succeeded(z_real, y),
     )
 
