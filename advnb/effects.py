@@ -228,7 +228,8 @@ def theorem3(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float, m:
     g_z(z') g̃_h; with ``real=True`` the attack and dL/dh at x + delta* come from the real
     network (no A2; g̃_x and g̃_h stay those of the clean x, as in the theorems).
     x: (B, 1, 28, 28), y: (B,) in {-1, +1}, float64. One row per sample: phi_star, phi_hat
-    (Eq. 9), phi_adv_star, phi_adv_hat (Eq. 10), phi_ori, A, hz_bar, g_z, yz, dgw_norm.
+    (Eq. 9), phi_adv_star, phi_adv_hat (Eq. 10), phi_ori, A, hz_bar, g_z, yz (the margin), dgw_norm
+    and success (the real network misclassifies x + delta*).
     """
     clean = layer_pass(model, x, y)
     B = len(x)
@@ -246,7 +247,7 @@ def theorem3(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float, m:
                clean.gt_x.pow(2).sum(1), clean.gt_h.pow(2).sum(1), beta, eta)
     cols = {"phi_star": measured.phi, "phi_hat": eq9(p), "phi_adv_star": measured.phi_adv, "phi_adv_hat": eq10(p),
             "phi_ori": measured.phi_ori, "A": p.A, "hz_bar": hz_bar, "g_z": clean.g_z,
-            "yz": y.to(clean.z) * clean.z, "dgw_norm": measured.dgw_norm}
+            "yz": y.to(clean.z) * clean.z, "dgw_norm": measured.dgw_norm, "success": res.success}
     return pd.DataFrame({k: v.detach().cpu().numpy() for k, v in cols.items()})
 
 
@@ -255,3 +256,49 @@ def spearman(a, b) -> float:
     ra = pd.Series(np.asarray(a, dtype=float)).rank().to_numpy()
     rb = pd.Series(np.asarray(b, dtype=float)).rank().to_numpy()
     return float(np.corrcoef(ra, rb)[0, 1])
+
+
+PAPER_TABLE2 = {"mlp-3": 3.9e-5, "mlp-4": 8.8e-6, "mlp-5": 1.5e-6, "cnn-3": 8.5e-7, "cnn-4": 1.3e-7, "cnn-5": 1.2e-7,
+                "rescnn-3": 3.4e-5, "rescnn-4": 3.9e-5, "rescnn-5": 9.0e-5, "rescnn-10": 1.9e-4}
+
+
+def table2(models: dict[str, nn.Module], data, betas: list[float], m: int, eta: float, n_eval: int, device,
+           real_at: float | None = None, n_real: int = 8, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table 2 (κ' of Eq. 9) and its Eq. (10) twin for every network and every beta, under A2.
+
+    ``models``: {arch: binary model in float64}; ``data``: the binary task. Each network is
+    attacked on its first ``n_eval`` correctly classified test digits. At ``real_at`` (one of
+    ``betas``) κ' is also measured without frozen gating on the first ``n_real`` of them
+    (``kappa_prime_real``, beside ``kappa_prime_subset``, the A2 value on the same digits; NaN
+    elsewhere): the real attack needs a backward pass through the network at every step.
+    Returns the summary, one row per network and beta (arch, network, beta, n_eval, kappa_prime,
+    kappa_prime_adv (Eq. 10), kappa_prime_real, paper_kappa_prime, A_median, frac_phi_negative,
+    frac_phi_ori_negative, success_rate), and every sample's row of :func:`theorem3` (A2) with
+    its arch and beta.
+    """
+    from tqdm.auto import tqdm
+
+    from .experiments import attack_set
+    from .models import LABELS
+
+    def kp(t: pd.DataFrame, star: str, hat: str) -> float:
+        return kappa_prime(torch.tensor(t[star].values), torch.tensor(t[hat].values))
+
+    rows, samples = [], []
+    bar = tqdm(total=len(models) * len(betas), desc="networks x betas", disable=not progress, leave=False)
+    for arch, model in models.items():
+        x, y = attack_set(model, data, n_eval, device)
+        for beta in betas:
+            t = theorem3(model, x, y, beta, m, eta)
+            real = theorem3(model, x[:n_real], y[:n_real], beta, m, eta, real=True) if beta == real_at else None
+            rows.append({"arch": arch, "network": LABELS.get(arch, arch), "beta": beta, "n_eval": len(t),
+                         "kappa_prime": kp(t, "phi_star", "phi_hat"), "kappa_prime_adv": kp(t, "phi_adv_star", "phi_adv_hat"),
+                         "kappa_prime_real": kp(real, "phi_star", "phi_hat") if real is not None else float("nan"),
+                         "kappa_prime_subset": kp(t.iloc[:n_real], "phi_star", "phi_hat") if real is not None else float("nan"),
+                         "paper_kappa_prime": PAPER_TABLE2.get(arch, float("nan")), "A_median": float(t.A.median()),
+                         "frac_phi_negative": float((t.phi_star < 0).mean()),
+                         "frac_phi_ori_negative": float((t.phi_ori < 0).mean()), "success_rate": float(t.success.mean())})
+            samples.append(t.assign(arch=arch, beta=beta))
+            bar.update(1)
+    bar.close()
+    return pd.DataFrame(rows), pd.concat(samples, ignore_index=True)

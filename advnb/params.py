@@ -70,6 +70,22 @@ RULES: dict[str, Rule] = {
     "eps_linf": Rule(float, "a finite number > 0 (the l-inf budget)", _positive),
     "step_ratio": Rule(float, "a finite number > 0 (PGD step alpha = step_ratio * eps / m)", _positive),
     "eps_scales": Rule(list, "a non-empty comma-separated list of numbers > 0 (multiples of the budgets)", _positive_floats, True),
+    # -- rules added for the theorem3 and theorem4 chapters --
+    "eta": Rule(float, "a finite number > 0 (the learning rate of the training step)", _positive),
+    # -- rules added for the lemma1 chapter --
+    "yz_max": Rule(float, "a finite number > 0 (half-width of the grid of margins y z)", _positive),
+    "n_grid": Rule(int, "an integer >= 3 (points of the grid of margins)", lambda v: v >= 3, True),
+    "n_logits": Rule(int, "an integer >= 1 (random draws per class count and scale)", lambda v: v >= 1, True),
+    "classes": Rule(list, "a non-empty comma-separated list of integers >= 2 (class counts)", lambda v: len(v) > 0 and all(k >= 2 for k in v), False, int),
+    "logit_scales": Rule(list, "a non-empty comma-separated list of numbers > 0 (scales of the random logits)", _positive_floats),
+    "symbolic_classes": Rule(list, "a non-empty comma-separated list of integers from 2 to 6 (class counts checked with sympy)", lambda v: len(v) > 0 and all(2 <= k <= 6 for k in v), False, int),
+    # -- rules added for the theorem6 chapter --
+    "lr": Rule(float, "a finite number > 0 (the learning rate of plain gradient descent)", _positive),
+    "steps": Rule(int, "an integer >= 1 (gradient descent steps)", lambda v: v >= 1, True),
+    "n_train": Rule(int, "an integer >= 1 (training digits)", lambda v: v >= 1, True),
+    "record_every": Rule(int, "an integer >= 1 (steps between two Hessian eigenvalue records)", lambda v: v >= 1, True),
+    "power_iters": Rule(int, "an integer >= 1 (cap on the power iterations per eigenvalue)", lambda v: v >= 1),
+    "power_tol": Rule(float, "a number in (0, 1) (relative residual at which power iteration stops)", lambda v: 0 < v < 1),
     "data_root": Rule(str, "an existing directory, or empty for the embedded digits", lambda v: v == "" or os.path.isdir(v)),
 }
 

@@ -115,25 +115,192 @@ def residual_vs_m(df: pd.DataFrame, floor: float, fit_from: int, slopes: dict[st
     return fig
 
 
-def kappa_map(df: pd.DataFrame, threshold: float = 1e-3) -> plt.Figure:
-    """kappa over beta for every network, and the attack success rate.
+def kappa_map(df: pd.DataFrame, threshold: float = 1e-3, column: str = "kappa", symbol: str = r"\kappa",
+              title: str = "Theorem 2 against the attack") -> plt.Figure:
+    """An error (``column``, default kappa) over beta for every network, and the attack success rate.
 
-    df: ``experiments.kappa_map`` output. Points above ``threshold`` are where Theorem 2 stops
-    describing the attack at the precision of the paper's Table 1.
+    df: ``experiments.kappa_map`` output (or any frame with network, beta, ``column``, success_rate).
+    Points above ``threshold`` are where the theorem stops describing the attack at the precision of
+    the paper's tables.
     """
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
     for name, g in df.groupby("network", sort=False):
-        ax.loglog(g["beta"], g["kappa"], "o-", ms=3, label=name)
+        ax.loglog(g["beta"], g[column], "o-", ms=3, label=name)
         ax2.semilogx(g["beta"], 100 * g["success_rate"], "o-", ms=3, label=name)
     ax.axhline(threshold, color="k", ls=":", lw=1)
-    ax.text(df["beta"].min(), threshold * 1.3, f"κ = {threshold:g}", fontsize=8)
+    ax.text(df["beta"].min(), threshold * 1.3, f"${symbol}$ = {threshold:g}", fontsize=8)
     ax.set_xlabel(r"overall adversarial strength $\beta$")
-    ax.set_ylabel(r"$\kappa$ (frozen gating)")
-    ax.set_title("Theorem 2 against the attack")
+    ax.set_ylabel(f"${symbol}$ (frozen gating)")
+    ax.set_title(title)
     ax2.set_xlabel(r"overall adversarial strength $\beta$")
     ax2.set_ylabel("attack success rate (%)")
     ax2.set_title("how often the attack succeeds")
     ax2.set_ylim(-5, 105)
     ax2.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def measured_vs_predicted(df: pd.DataFrame, star: str, hat: str, quantity: str, title: str) -> plt.Figure:
+    """Per-sample measured (``star``) against predicted (``hat``) values, one colour per ``network``.
+
+    Left: |measured| against |predicted| on log axes with the line y = x (filled markers:
+    negative values). Right: the relative error |measured - predicted| / |measured|.
+    """
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for name, g in df.groupby("network", sort=False):
+        neg = g[star] < 0
+        line = ax.loglog(g.loc[neg, hat].abs(), g.loc[neg, star].abs(), "o", ms=4, label=name)[0]
+        ax.loglog(g.loc[~neg, hat].abs(), g.loc[~neg, star].abs(), "o", ms=4, mfc="none", color=line.get_color())
+        rel = (g[star] - g[hat]).abs() / g[star].abs()
+        ax2.loglog(g[star].abs(), rel, "o", ms=3, color=line.get_color())
+    lo = float(np.nanmin(df[[star, hat]].abs().replace(0, np.nan).to_numpy()))
+    hi = float(np.nanmax(df[[star, hat]].abs().to_numpy()))
+    ax.plot([lo, hi], [lo, hi], "k:", lw=1)
+    ax.set_xlabel(f"|{quantity}|, predicted")
+    ax.set_ylabel(f"|{quantity}|, measured")
+    ax.set_title(title + " (filled: negative)")
+    ax.legend(fontsize=7, ncol=2)
+    ax2.set_xlabel(f"|{quantity}|, measured")
+    ax2.set_ylabel("relative error per sample")
+    ax2.set_title("how far each sample is from the prediction")
+    fig.tight_layout()
+    return fig
+
+
+def adversarial_step_share(by_beta: pd.DataFrame) -> plt.Figure:
+    """How often a training step shrinks the input gradient, over beta (Theorem 4, C4).
+
+    by_beta: columns beta, frac_adv_negative, frac_ori_negative, success_rate, A_median.
+    """
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.0), sharex=True)
+    ax.semilogx(by_beta["beta"], 100 * by_beta["frac_adv_negative"], "o-", label="adversarial step")
+    ax.semilogx(by_beta["beta"], 100 * by_beta["frac_ori_negative"], "s--", label="vanilla step")
+    ax.semilogx(by_beta["beta"], 100 * by_beta["success_rate"], ":", color="gray", label="attack success")
+    ax.set_xlabel(r"overall adversarial strength $\beta$")
+    ax.set_ylabel("digits (%)")
+    ax.set_title(r"share of digits whose step shrinks $\tilde g_x$")
+    ax.set_ylim(-5, 105)
+    ax.legend(fontsize=8)
+    ax2.loglog(by_beta["beta"], by_beta["A_median"], "o-")
+    ax2.set_xlabel(r"overall adversarial strength $\beta$")
+    ax2.set_ylabel(r"median $\mathcal{A} = \beta \bar H_z \|\tilde g_x\|^2$")
+    ax2.set_title("the exponent of Theorems 3 and 4")
+    fig.tight_layout()
+    return fig
+
+
+# -- figures of the theorem6 chapter (Theorem 6, Fig. 5, oscillation in training) --
+
+
+def taylor_remainder(scales, remainders: dict, slopes: dict) -> plt.Figure:
+    """|R(t)| of second-order expansions against the step t (log-log), with a slope-3 guide.
+
+    scales: (K,) steps; remainders: {label: (K,) array}; slopes: {label: fitted slope}.
+    """
+    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    t = np.asarray(scales, dtype=float)
+    for (label, r), fmt in zip(remainders.items(), ("o-", "s--", "^:")):
+        ax.loglog(t, np.asarray(r, dtype=float), fmt, label=f"{label}, slope {slopes[label]:.2f}")
+    r0 = np.asarray(next(iter(remainders.values())), dtype=float)
+    ax.loglog(t, r0[-1] * (t / t[-1]) ** 3, color="gray", lw=1, ls="-.", label=r"$\propto t^3$")
+    ax.set_xlabel("step t along a unit direction u")
+    ax.set_ylabel("|remainder of the second-order expansion|")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def eq12_terms_vs_beta(df: pd.DataFrame) -> plt.Figure:
+    """How far Eq. (12)'s ingredients are from the exact loss, against beta (medians over digits).
+
+    df columns: beta, cross_share, hessian_shift, taylor_gap (one row per digit and beta).
+    """
+    med = df.groupby("beta")[["cross_share", "hessian_shift", "taylor_gap"]].median().reset_index()
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    ax.loglog(med["beta"], med["cross_share"], "o-", label=r"omitted linear term $\|\delta_i H_h\Delta h_{-i}\| / \|\delta_i g_h\|$")
+    ax.loglog(med["beta"], med["hessian_shift"], "s--", label=r"$\|H_h(h+\Delta h)-H_h(h)\| / \|H_h(h)\|$")
+    ax.loglog(med["beta"], med["taylor_gap"], "^:", label="second-order Taylor error / exact loss change")
+    ax.axhline(1, color="gray", lw=1)
+    ax.set_xlabel(r"adversarial strength $\beta$ of Theorem 2's $\hat\delta$")
+    ax.set_ylabel("relative size (median over digits)")
+    ax.legend(fontsize=7.5)
+    fig.tight_layout()
+    return fig
+
+
+_TRAINING_COLOURS = {"vanilla": "tab:blue", "adversarial": "tab:orange"}
+
+
+def instability_layers(tables: dict, eta: float) -> plt.Figure:
+    """Fig. 5: Delta^(ori) and Delta^(adv) per layer, one panel per network, log scale.
+
+    tables: {(network label, training): instability table} with training "vanilla" or
+    "adversarial" (how the network was trained); each table has columns index, layer, kind, ori, adv.
+    """
+    nets = list(dict.fromkeys(k[0] for k in tables))
+    fig, axes = plt.subplots(1, len(nets), figsize=(5.6 * len(nets), 4.2), squeeze=False)
+    for ax, net in zip(axes[0], nets):
+        for (name, training), df in tables.items():
+            if name != net:
+                continue
+            c = _TRAINING_COLOURS.get(training, None)
+            ax.semilogy(df["index"], df["ori"], "o-", color=c, label=rf"$\Delta^{{(ori)}}$, {training}ly trained")
+            ax.semilogy(df["index"], df["adv"], "s--", color=c, mfc="none", label=rf"$\Delta^{{(adv)}}$, {training}ly trained")
+            ticks = df
+        ax.set_xticks(ticks["index"])
+        ax.set_xticklabels([f"{i}\n{k}" for i, k in zip(ticks["index"], ticks["kind"])], fontsize=7)
+        ax.set_xlabel("layer (forward order)")
+        ax.set_ylabel(r"instability $\Delta$ (per unit step, per unit width)")
+        ax.set_title(f"{net}, one SGD step, η = {eta:g}", fontsize=10)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def instability_ratios(tables: dict) -> plt.Figure:
+    """Delta^(adv) / Delta^(ori) per layer: at the chapter's eta (markers) and as eta -> 0 (lines).
+
+    tables as :func:`instability_layers`, with columns ratio and gn_ratio.
+    """
+    nets = list(dict.fromkeys(k[0] for k in tables))
+    fig, axes = plt.subplots(1, len(nets), figsize=(5.6 * len(nets), 3.8), squeeze=False)
+    for ax, net in zip(axes[0], nets):
+        for (name, training), df in tables.items():
+            if name != net:
+                continue
+            c = _TRAINING_COLOURS.get(training, None)
+            ax.semilogy(df["index"], df["ratio"], "o", color=c, label=f"{training}ly trained, at η")
+            ax.semilogy(df["index"], df["gn_ratio"], "-", color=c, label=f"{training}ly trained, η → 0")
+        ax.axhline(1, color="k", lw=1, ls=":")
+        ax.set_xlabel("layer (forward order)")
+        ax.set_ylabel(r"$\Delta^{(adv)} / \Delta^{(ori)}$")
+        ax.set_title(net, fontsize=10)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def oscillation_training(records: dict, lr: float) -> plt.Figure:
+    """Loss, top Hessian eigenvalue (with 2/lr) and the cosine between consecutive updates, per step.
+
+    records: {label: table of ``advnb.oscillation.train_and_record``}.
+    """
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.9))
+    for (label, df), c in zip(records.items(), ("tab:blue", "tab:orange", "tab:green")):
+        axes[0].plot(df["step"], df["loss"], color=c, label=label)
+        rec = df[df["lambda_max"].notna()]
+        axes[1].plot(rec["step"], rec["lambda_max"], "o-", ms=3, color=c, label=label)
+        axes[2].plot(df["step"], df["cos_prev"], color=c, lw=0.8, label=f"{label}: cos(update, previous update)")
+        axes[2].plot(rec["step"], rec["cos_top"], "x", color=c, ms=5, label=f"{label}: |cos(update, top eigenvector)|")
+    axes[1].axhline(2 / lr, color="k", ls="--", lw=1, label=f"2/η = {2 / lr:g}")
+    axes[2].axhline(0, color="k", lw=0.8)
+    axes[0].set_ylabel("training loss (on the examples trained on)")
+    axes[1].set_ylabel(r"$\lambda_{max}$ of the loss Hessian (all parameters)")
+    axes[2].set_ylabel("cosine")
+    axes[2].set_ylim(-1.05, 1.05)
+    for ax in axes:
+        ax.set_xlabel("gradient descent step")
+        ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

@@ -1,0 +1,361 @@
+"""Symbolic (sympy) checks of the paper's algebra, with the numeric sweeps beside them.
+
+Each section derives a statement of the paper from the loss itself (sympy
+differentiates; nothing is typed in from the paper's appendix), reduces it to a
+form whose sign or value can be read off, and checks it, symbolically where the
+algebra allows and numerically (float64) on dense or random inputs.
+
+Lemma 1 (the loss Hessian in the logits)
+----------------------------------------
+- :func:`sigmoid_gap`: for the sigmoid head (C = 1, y in {-1, +1},
+  L = log(1 + exp(-y z))), the gap H_z - g_z^2 as a function of the margin
+  t = y z, its factored forms and its sign, maximum and limits.
+- :func:`softmax_quadratic_form`: for softmax cross-entropy with C classes,
+  v^T H_z v written as the variance of v under p (non-negative).
+- :func:`lemma1_sweep`, :func:`softmax_eigen_sweep`, :func:`min_eigenvalue`,
+  :func:`is_psd`: the same statements on a dense grid of margins and on random
+  logit vectors, through :func:`advnb.hessian.loss_derivatives`.
+- :func:`sigmoid_path_gap`: the averaged Hessian H̄_z of an attack under frozen
+  gating against g_z(x)^2 (the form in which the paper uses Lemma 1 for Theorem 5).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import sympy as sp
+import torch
+
+from .hessian import loss_derivatives
+
+# ---------------------------------------------------------------------------
+# Lemma 1, symbolic
+# ---------------------------------------------------------------------------
+
+
+def _sym_sigmoid(x: sp.Expr) -> sp.Expr:
+    return 1 / (1 + sp.exp(-x))
+
+
+def _is_zero(expr: sp.Expr) -> bool:
+    """Whether a sympy expression simplifies to exactly 0."""
+    return sp.simplify(expr) == 0
+
+
+@dataclass(frozen=True)
+class SigmoidGap:
+    """Lemma 1 for the sigmoid head, in the margin t = y z.
+
+    Attributes (all sympy objects):
+      z, t, u: the logit, the margin t = y z and u = exp(t) > 0.
+      g, h, gap: per label y in {-1, +1}, g_z, H_z and H_z - g_z^2 as sympy derived
+        them from L = log(1 + exp(-y z)) (expressions in z).
+      rational: the gap as a rational function of u, (u - 1) / (u + 1)^2.
+      factored: the gap in t, sigma(-t) (sigma(t) - sigma(-t)).
+      tanh_form: the gap in t, sigma(-t) tanh(t / 2).
+      nonneg_set: the set of t where the gap is >= 0 (sympy's solution of the inequality).
+      argmax, max: where the gap peaks (in t) and its value there.
+      limits: the gap as t -> -oo, 0 and +oo.
+      identities: name -> bool, every symbolic identity checked (all True if the algebra holds).
+    """
+
+    z: sp.Symbol
+    t: sp.Symbol
+    u: sp.Symbol
+    g: dict
+    h: dict
+    gap: dict
+    rational: sp.Expr
+    factored: sp.Expr
+    tanh_form: sp.Expr
+    nonneg_set: sp.Set
+    argmax: sp.Expr
+    max: sp.Expr
+    limits: dict
+    identities: dict = field(default_factory=dict)
+
+
+def sigmoid_gap() -> SigmoidGap:
+    """Derive H_z - g_z^2 for the sigmoid head and reduce it to closed forms.
+
+    sympy differentiates L = log(1 + exp(-y z)) for y = -1 and y = +1 separately,
+    substitutes t = y z and checks that both labels give the same function of t,
+    equal to (e^t - 1) / (e^t + 1)^2 = sigma(-t) (sigma(t) - sigma(-t))
+    = sigma(-t) tanh(t/2). The sign is then the sign of u - 1 = e^t - 1, i.e. of t.
+    """
+    z = sp.Symbol("z", real=True)
+    t = sp.Symbol("t", real=True)
+    u = sp.Symbol("u", positive=True)
+    rational = (u - 1) / (u + 1) ** 2
+    factored = _sym_sigmoid(-t) * (_sym_sigmoid(t) - _sym_sigmoid(-t))
+    tanh_form = _sym_sigmoid(-t) * sp.tanh(t / 2)
+    g, h, gap, ids = {}, {}, {}, {}
+    for y in (-1, 1):
+        L = sp.log(1 + sp.exp(-y * z))
+        g[y] = sp.diff(L, z)
+        h[y] = sp.diff(L, z, 2)
+        gap[y] = h[y] - g[y] ** 2
+        in_t = gap[y].subs(z, y * t)  # z = y t since y^2 = 1
+        ids[f"y={y:+d}: g_z = -y sigma(-y z)"] = _is_zero(g[y] + y * _sym_sigmoid(-y * z))
+        ids[f"y={y:+d}: H_z = sigma(y z) sigma(-y z)"] = _is_zero(h[y] - _sym_sigmoid(y * z) * _sym_sigmoid(-y * z))
+        ids[f"y={y:+d}: H_z - g_z^2 = (e^t - 1)/(e^t + 1)^2"] = _is_zero(in_t - rational.subs(u, sp.exp(t)))
+        ids[f"y={y:+d}: H_z - g_z^2 = sigma(-t)(sigma(t) - sigma(-t))"] = _is_zero(in_t - factored)
+        ids[f"y={y:+d}: H_z - g_z^2 = sigma(-t) tanh(t/2)"] = _is_zero((in_t - tanh_form).rewrite(sp.exp))
+    # sign: u > 0 and (u + 1)^2 > 0, so the gap has the sign of u - 1; solve it anyway
+    nonneg_u = sp.solve_univariate_inequality(rational >= 0, u, relational=False)
+    nonneg_set = sp.imageset(sp.Lambda(u, sp.log(u)), nonneg_u)  # back to t = log u
+    ids["gap >= 0 exactly for t >= 0"] = sp.simplify(nonneg_set) == sp.Interval(0, sp.oo)
+    crit = sp.solve(sp.diff(rational, u), u)
+    ids["one critical point"] = len(crit) == 1
+    u_star = crit[0]
+    second = sp.diff(rational, u, 2).subs(u, u_star)
+    ids["the critical point is a maximum"] = bool(second < 0)
+    limits = {
+        "-oo": sp.limit(rational, u, 0, "+"),
+        "0": rational.subs(u, 1),
+        "+oo": sp.limit(rational, u, sp.oo),
+    }
+    return SigmoidGap(z, t, u, g, h, gap, rational, factored, tanh_form, nonneg_set,
+                      sp.log(u_star), sp.nsimplify(rational.subs(u, u_star)), limits, ids)
+
+
+@dataclass(frozen=True)
+class SoftmaxForm:
+    """Lemma 1 for softmax cross-entropy with C classes.
+
+    Attributes:
+      C: number of classes; z, v: the logits and a direction, tuples of C sympy symbols.
+      hessian: H_z as sympy derived it from L = -z_y + log sum_j exp(z_j) (C x C Matrix, label y = 0).
+      quadratic: v^T H_z v, with exp(z_j) replaced by positive symbols e_j (a rational function).
+      variance: sum_i p_i v_i^2 - (sum_i p_i v_i)^2 with p_i = e_i / sum_j e_j.
+      pairwise: (1/2) sum_{i,j} p_i p_j (v_i - v_j)^2 (every term >= 0).
+      identities: name -> bool, every symbolic identity checked.
+    """
+
+    C: int
+    z: tuple
+    v: tuple
+    hessian: sp.Matrix
+    quadratic: sp.Expr
+    variance: sp.Expr
+    pairwise: sp.Expr
+    identities: dict
+
+
+def softmax_quadratic_form(C: int) -> SoftmaxForm:
+    """Derive v^T H_z v for softmax cross-entropy with ``C`` classes and identify it as a variance.
+
+    sympy takes the Hessian of L = -z_y + log sum_j exp(z_j) for every label y
+    (checking it does not depend on y), then the quadratic form with a symbolic
+    direction v; after replacing exp(z_j) by positive symbols e_j the identities are
+    polynomial and ``sympy.cancel`` decides them exactly. Cost grows quickly with C:
+    C <= 6 is allowed.
+    """
+    if isinstance(C, bool) or not isinstance(C, (int, np.integer)) or not 2 <= C <= 6:
+        raise ValueError(f"C must be an integer from 2 to 6 (got {C!r})")
+    C = int(C)
+    z = sp.symbols(f"z0:{C}", real=True)
+    v = sp.symbols(f"v0:{C}", real=True)
+    e = sp.symbols(f"e0:{C}", positive=True)
+    to_e = {sp.exp(zi): ei for zi, ei in zip(z, e)}
+    lse = sp.log(sum(sp.exp(zi) for zi in z))
+    hessians = [sp.hessian(-z[y] + lse, z) for y in range(C)]
+    H = hessians[0]
+    vv = sp.Matrix(v)
+    quadratic = sp.cancel((vv.T * H * vv)[0].subs(to_e))
+    S = sum(e)
+    p = [ei / S for ei in e]
+    mean = sum(pi * vi for pi, vi in zip(p, v))
+    variance = sum(pi * vi**2 for pi, vi in zip(p, v)) - mean**2
+    pairwise = sp.Rational(1, 2) * sum(p[i] * p[j] * (v[i] - v[j]) ** 2 for i in range(C) for j in range(C))
+    He = H.subs(to_e)
+    ids = {
+        "H_z does not depend on the label": all((Hy - H).is_zero_matrix for Hy in hessians[1:]),
+        "H_z = diag(p) - p p^T": all(sp.cancel(He[i, j] - ((p[i] if i == j else 0) - p[i] * p[j])) == 0
+                                      for i in range(C) for j in range(C)),
+        "H_z 1 = 0": all(sp.cancel(sum(He[i, j] for j in range(C))) == 0 for i in range(C)),
+        "v^T H_z v = variance of v under p": sp.cancel(quadratic - variance) == 0,
+        "v^T H_z v = (1/2) sum p_i p_j (v_i - v_j)^2": sp.cancel(quadratic - pairwise) == 0,
+        "H_z depends on z only through p": not (quadratic.free_symbols & set(z)),
+    }
+    return SoftmaxForm(C, z, v, H, quadratic, variance, pairwise, ids)
+
+
+# ---------------------------------------------------------------------------
+# Lemma 1, numeric
+# ---------------------------------------------------------------------------
+
+
+def sigmoid_gap_closed_form(t: np.ndarray) -> np.ndarray:
+    """sigma(-t) tanh(t/2) evaluated stably for any real t (array in, array out, float64)."""
+    th = np.tanh(np.asarray(t, dtype=np.float64) / 2)
+    return 0.5 * (1 - th) * th  # sigma(-t) = (1 - tanh(t/2)) / 2
+
+
+def lemma1_sweep(yz_max: float = 40.0, n: int = 4001) -> pd.DataFrame:
+    """Sigmoid g_z, H_z and H_z - g_z^2 on a grid of margins, for both labels.
+
+    The margins t = y z are ``n`` equally spaced points of [-yz_max, yz_max], symmetric
+    about 0 to the bit (an odd ``n`` includes t = 0 exactly); for each label y in {-1, +1} the logit is z = y t and the
+    derivatives come from :func:`advnb.hessian.loss_derivatives` in float64.
+    Returns a DataFrame of 2 n rows with columns
+    y, z, yz, g_z, H_z, g_z2 (= g_z^2), gap (= H_z - g_z^2) and closed_form
+    (:func:`sigmoid_gap_closed_form` of yz, computed without torch).
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 3:
+        raise ValueError(f"n must be an integer >= 3 (got {n!r})")
+    if not (isinstance(yz_max, (int, float)) and math.isfinite(yz_max) and yz_max > 0):
+        raise ValueError(f"yz_max must be a finite number > 0 (got {yz_max!r})")
+    t = torch.linspace(-float(yz_max), float(yz_max), int(n), dtype=torch.float64)
+    t = (t - t.flip(0)) / 2  # exactly antisymmetric: an odd n has t = 0 exactly, not a rounding residue
+    frames = []
+    for label in (-1, 1):
+        y = torch.full((len(t),), label, dtype=torch.int64)
+        z = label * t
+        g, h = loss_derivatives(z[:, None], y)
+        g, h = g[:, 0], h[:, 0, 0]
+        yz = (y.to(z.dtype) * z).numpy()
+        frames.append(pd.DataFrame({
+            "y": label, "z": z.numpy(), "yz": yz, "g_z": g.numpy(), "H_z": h.numpy(),
+            "g_z2": (g * g).numpy(), "gap": (h - g * g).numpy(), "closed_form": sigmoid_gap_closed_form(yz),
+        }))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _check_square(h: torch.Tensor) -> None:
+    if not isinstance(h, torch.Tensor) or h.ndim < 2 or h.shape[-1] != h.shape[-2] or h.shape[-1] == 0:
+        raise ValueError(f"expected a tensor of square matrices (..., C, C), got {getattr(h, 'shape', type(h))}")
+    if not torch.isfinite(h).all():
+        raise ValueError("matrices must be finite")
+    scale = float(h.abs().max()) if h.numel() else 0.0
+    if float((h - h.transpose(-1, -2)).abs().max()) > 1e-12 * max(scale, 1.0):
+        raise ValueError("matrices must be symmetric")
+
+
+def min_eigenvalue(h: torch.Tensor) -> torch.Tensor:
+    """Smallest eigenvalue of each symmetric matrix. h: (..., C, C). Returns (...)."""
+    _check_square(h)
+    return torch.linalg.eigvalsh(h)[..., 0]
+
+
+def is_psd(h: torch.Tensor, tol: float = 1e-12) -> torch.Tensor:
+    """Whether each symmetric matrix is PSD up to ``tol``. h: (..., C, C). Returns (...) bool."""
+    if not (math.isfinite(tol) and tol >= 0):
+        raise ValueError(f"tol must be a finite number >= 0 (got {tol!r})")
+    return min_eigenvalue(h) >= -tol
+
+
+def softmax_eigen_sweep(classes, scales, n: int, seed: int = 0) -> pd.DataFrame:
+    """Eigenvalues of the softmax H_z on random logit vectors.
+
+    For every C in ``classes`` and s in ``scales``: ``n`` logit vectors z = s * N(0, I_C)
+    and labels drawn uniformly (float64), H_z from :func:`advnb.hessian.loss_derivatives`.
+    Returns a DataFrame of len(classes) * len(scales) * n rows with columns
+    C, scale, min_eig, max_eig, p_max (largest probability) and null_residual
+    (max_i |(H_z 1)_i|, zero in exact arithmetic).
+    """
+    classes, scales = list(classes), list(scales)
+    if not classes or any(isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 2 for c in classes):
+        raise ValueError(f"classes must be a non-empty list of integers >= 2 (got {classes!r})")
+    if not scales or any(not (math.isfinite(s) and s > 0) for s in scales):
+        raise ValueError(f"scales must be a non-empty list of finite numbers > 0 (got {scales!r})")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be an integer >= 1 (got {n!r})")
+    gen = torch.Generator().manual_seed(int(seed))
+    frames = []
+    for C in classes:
+        for s in scales:
+            z = float(s) * torch.randn(int(n), int(C), generator=gen, dtype=torch.float64)
+            y = torch.randint(0, int(C), (int(n),), generator=gen)
+            _, h = loss_derivatives(z, y)
+            ev = torch.linalg.eigvalsh(h)
+            frames.append(pd.DataFrame({
+                "C": int(C), "scale": float(s), "min_eig": ev[:, 0].numpy(), "max_eig": ev[:, -1].numpy(),
+                "p_max": torch.softmax(z, dim=1).max(dim=1).values.numpy(),
+                "null_residual": h.sum(dim=2).abs().max(dim=1).values.numpy(),
+            }))
+    return pd.concat(frames, ignore_index=True)
+
+
+def sigmoid_path_gap(yz0, step, m: int) -> pd.DataFrame:
+    """H̄_z of an m-step A1 attack under frozen gating, against g_z(x)^2, for a sigmoid head.
+
+    Under frozen gating the logit moves by J Δx, so one step of size α changes the
+    margin by y J J^T α g_z = -a sigma(-t) with a = α ||J||^2 > 0 (the margin step).
+    From t_0 = ``yz0`` the margins are t_{k+1} = t_k - a sigma(-t_k), and the paper's
+    average is H̄_z = sum_{k=1}^{m-1} w_k H(t_k) / sum_k w_k with
+    w_k = ||Δx^(k)|| ∝ sigma(-t_{k-1}) and H(t) = sigma(t) sigma(-t).
+
+    yz0, step: (P,) arrays of start margins and margin steps a (> 0); m >= 2.
+    Returns a DataFrame of P rows: yz0, step, yz_last (t_{m-1}), hbar, g0_sq
+    (g_z(x)^2 = sigma(-t_0)^2), gap (hbar - g0_sq), inside (every t_1..t_{m-1}
+    has |t_k| <= t_0: the case in which H̄_z >= H_z(x) >= g_z(x)^2 is proven) and
+    succeeded (t_{m-1} <= 0: the attack has flipped the sign of the margin).
+    """
+    t0 = torch.as_tensor(np.asarray(yz0, dtype=np.float64))
+    a = torch.as_tensor(np.asarray(step, dtype=np.float64))
+    if t0.ndim != 1 or a.shape != t0.shape or len(t0) == 0:
+        raise ValueError(f"yz0 and step must be 1-d arrays of one length (got {tuple(t0.shape)} and {tuple(a.shape)})")
+    if not (torch.isfinite(t0).all() and torch.isfinite(a).all() and (a > 0).all()):
+        raise ValueError("yz0 must be finite and step finite and > 0")
+    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 2:
+        raise ValueError(f"m must be an integer >= 2 (got {m!r})")
+    t = t0.clone()
+    num = torch.zeros_like(t)
+    den = torch.zeros_like(t)
+    inside = torch.ones_like(t, dtype=torch.bool)
+    for _ in range(1, int(m)):
+        w = torch.sigmoid(-t)  # ||Δx^(k)|| / (α ||J||), from the previous point
+        t = t - a * w
+        num += w * torch.sigmoid(t) * torch.sigmoid(-t)
+        den += w
+        inside &= t.abs() <= t0
+    hbar = num / den
+    g0_sq = torch.sigmoid(-t0) ** 2
+    return pd.DataFrame({"yz0": t0.numpy(), "step": a.numpy(), "yz_last": t.numpy(), "hbar": hbar.numpy(),
+                         "g0_sq": g0_sq.numpy(), "gap": (hbar - g0_sq).numpy(), "inside": inside.numpy(),
+                         "succeeded": (t <= 0).numpy()})
+
+
+# ----------------------------------------------------------------------------- Theorems 3-5 (binary head)
+
+def binary_training_effects() -> dict:
+    """Theorems 3-5 re-derived with sympy, from the gradient flow to Eqs. (9)-(11).
+
+    Scalars stand for the inner products the derivation needs: G = ||g̃_x||^2,
+    a = g̃_x.x, K = ||g̃_h||^2, H = H̄_z > 0, g = g_z, beta, eta, c > 0. Along the attack
+    (A1 with m -> infinity, A2, g_z affine in z with slope H) the logit moves by
+    dz/dt = g̃_x.g_x = G g_z(t) and dg_z/dt = H dz/dt, so g_z(t) solves dg/dt = H G g.
+    Returns a dict of sympy expressions, each of which must simplify to 0:
+
+    - ``flow``: g_z(beta) - e^A g_z (A = beta H G), from ``dsolve``;
+    - ``delta``: g̃_x.deltâ - (e^A - 1) g / H, with deltâ = int_0^beta g_z(t) g̃_x dt;
+    - ``eq9``, ``eq10``: the step's effect -eta [g_z' (a + g̃_x.deltâ) - g a] K (and its adv part)
+      minus the paper's Eqs. (9) and (10);
+    - ``eq11``: the same for c deltâ/||deltâ|| = s deltâ, s = c/||deltâ||, minus Eq. (11).
+    """
+    import sympy as sp
+
+    t, beta, G, H, K, eta, s = sp.symbols("t beta G H K eta s", positive=True)
+    a, g = sp.symbols("a g", real=True)
+    A = beta * H * G
+    f = sp.Function("g_z")
+    sol = sp.dsolve(sp.Eq(f(t).diff(t), H * G * f(t)), f(t), ics={f(0): g}).rhs
+    flow = sp.simplify(sol.subs(t, beta) - sp.exp(A) * g)
+    proj = sp.integrate(G * sol, (t, 0, beta))  # g̃_x . deltâ
+    delta = sp.simplify(proj - (sp.exp(A) - 1) * g / H)
+    phi_ori = -eta * g * a * K
+
+    def phi(scale):  # effect of one step on x + scale * deltâ; g_z there by the affine law
+        g_adv = g + H * scale * proj
+        return -eta * (g_adv * (a + scale * proj) - g * a) * K, -eta * g_adv * (a + scale * proj) * K
+
+    second = eta * g**2 * K * (sp.exp(2 * A) - sp.exp(A)) / H
+    eq9 = sp.simplify(phi(1)[0] - ((sp.exp(A) - 1) * phi_ori - second))
+    eq10 = sp.simplify(phi(1)[1] - (sp.exp(A) * phi_ori - second))
+    e = sp.exp(A) - 1  # s = c / ||deltâ||, so C (e^A - 1)/||deltâ|| = s (e^A - 1)
+    eq11 = sp.simplify(phi(s)[0] - (s * e * phi_ori - eta * g**2 * K / H * (s * e + s**2 * e**2)))
+    return {"flow": flow, "delta": delta, "eq9": eq9, "eq10": eq10, "eq11": eq11}
