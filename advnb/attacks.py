@@ -51,6 +51,7 @@ class AttackResult:
     z: torch.Tensor  # (B, C): logits at x + delta^(m) of the network the attack ran on
     logits: torch.Tensor  # (B, m+1, C): logits at x + delta^(t), t = 0..m, of the network the attack ran on
     success: torch.Tensor  # (B,) bool: the *real* network misclassifies x + delta^(m)
+    kept: torch.Tensor | None = None  # (B, K, n): delta^(t) at the K steps asked for with ``keep``
 
     @property
     def success_rate(self) -> float:
@@ -92,12 +93,15 @@ def _gradient_oracle(model: nn.Module, x: torch.Tensor, y: torch.Tensor, frozen_
     return step
 
 
-def _run(model, x, y, m, frozen_gating, linearization, move, start=None) -> AttackResult:
+def _run(model, x, y, m, frozen_gating, linearization, move, start=None, keep: tuple[int, ...] = ()) -> AttackResult:
     """The shared attack loop. ``move(delta, g) -> delta'`` is one step of the attack.
 
     H̄_z weights each H_z^(t) by the length of the step that reached x + delta^(t),
     ||Δx^(t)|| = ||delta^(t) - delta^(t-1)|| (= alpha ||g|| for plain gradient ascent).
+    ``keep`` lists steps t in 0..m whose delta^(t) the result carries in ``kept``.
     """
+    if any(int(k) != k or not 0 <= k <= m for k in keep):
+        raise ValueError(f"keep steps must be integers in 0..{m} (got {tuple(keep)})")
     shape = x.shape
     flat = x.reshape(shape[0], -1)
     step = _gradient_oracle(model, x, y, frozen_gating, linearization)
@@ -107,7 +111,10 @@ def _run(model, x, y, m, frozen_gating, linearization, move, start=None) -> Atta
     w_sum = torch.zeros(shape[0], dtype=flat.dtype, device=flat.device)
     prev_step_norm = None  # ||Δx^(t)||
     effective = torch.zeros_like(flat)
+    kept = {}
     for t in range(m + 1):
+        if t in keep:
+            kept[t] = delta.clone()
         z, g = step(delta)
         delta_norms.append(delta.norm(dim=1))
         grad_norms.append(g.norm(dim=1))
@@ -141,6 +148,7 @@ def _run(model, x, y, m, frozen_gating, linearization, move, start=None) -> Atta
         z=z,
         logits=torch.stack(logits, dim=1),
         success=attack_succeeded(z_real, y),
+        kept=torch.stack([kept[k] for k in keep], 1) if keep else None,
     )
 
 
@@ -152,16 +160,18 @@ def gradient_ascent(
     m: int,
     frozen_gating: bool = True,
     linearization: tuple[torch.Tensor, torch.Tensor] | None = None,
+    keep: tuple[int, ...] = (),
 ) -> AttackResult:
     """Run the m-step A1 attack of overall strength beta on a batch.
 
     x: (B, *input_shape), y: (B,). ``linearization``, the (J, b) of
     :func:`advnb.gating.linearize` at x, may be passed to avoid recomputing it.
+    ``keep``: steps whose delta^(t) the result carries in ``kept`` (B, len(keep), n).
     All B samples move together; the loop runs over steps only.
     """
     _check(beta, m)
     alpha = beta / m
-    return _run(model, x, y, m, frozen_gating, linearization, lambda delta, g: delta + alpha * g)
+    return _run(model, x, y, m, frozen_gating, linearization, lambda delta, g: delta + alpha * g, keep=keep)
 
 
 def project(delta: torch.Tensor, norm: str, eps: float) -> torch.Tensor:

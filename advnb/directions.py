@@ -41,7 +41,7 @@ from .attacks import pgd
 from .gating import affine_logits, linearize
 from .hessian import loss_derivatives
 from .metrics import one_minus_cos
-from .theory import top_eigenpairs
+from .theory import check_shapes, top_eigenpairs
 
 
 # ----------------------------------------------------------------------------- Theorem 2, any beta
@@ -58,11 +58,7 @@ class Spectrum(NamedTuple):
 
 def spectrum(J: torch.Tensor, hz_bar: torch.Tensor, g_z: torch.Tensor) -> Spectrum:
     """The :class:`Spectrum` for J: (B, C, n), hz_bar: (B, C, C) symmetric PSD, g_z: (B, C)."""
-    if J.ndim != 3:
-        raise ValueError(f"J must have shape (B, C, n), got {tuple(J.shape)}")
-    B, C, _ = J.shape
-    if hz_bar.shape != (B, C, C) or g_z.shape != (B, C):
-        raise ValueError(f"expected hz_bar {(B, C, C)} and g_z {(B, C)}, got {tuple(hz_bar.shape)} and {tuple(g_z.shape)}")
+    check_shapes(J, hz_bar, g_z)
     lam, V = top_eigenpairs(J, hz_bar)
     g_x = (J.transpose(1, 2) @ g_z[:, :, None])[..., 0]
     gamma = (V.transpose(1, 2) @ g_x[:, :, None])[..., 0]

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attacks import _gradient_oracle
+from .attacks import _gradient_oracle, gradient_ascent
 from .experiments import compare
 from .gating import affine_logits, linearize, read_modules, relu_inputs
 from .hessian import attack_succeeded, loss_derivatives
@@ -140,25 +140,6 @@ def m_success(wrong: torch.Tensor) -> torch.Tensor:
     return torch.where(first < wrong.shape[1], first, torch.full_like(first, -1))
 
 
-def weighted_hz_bar(logits: torch.Tensor, y: torch.Tensor, step_norms: torch.Tensor) -> torch.Tensor:
-    """Theorem 1's H̄_z from a recorded trajectory.
-
-    H̄_z = sum_{t=1}^{T-1} ||Δx^(t)|| H_z^(t) / sum_{t=1}^{T-1} ||Δx^(t)||, Δx^(t) = delta^(t) - delta^(t-1).
-    logits: (B, T+1, C) at x + delta^(t), y: (B,), step_norms: (B, T). Returns (B, C, C);
-    for T = 1 (empty sum) H_z at x, as :func:`advnb.attacks.gradient_ascent` does.
-    """
-    B, T1, C = logits.shape
-    _, h = loss_derivatives(logits.reshape(B * T1, C), y.repeat_interleave(T1))
-    h = h.reshape(B, T1, C, C)
-    if T1 <= 2:
-        return h[:, 0]
-    w = step_norms[:, : T1 - 2]  # ||Δx^(t)|| for t = 1..T-1
-    num = (w[:, :, None, None] * h[:, 1 : T1 - 1]).sum(1)
-    den = w.sum(1)
-    safe = den > 0
-    return torch.where(safe[:, None, None], num / torch.where(safe, den, 1.0)[:, None, None], h[:, 0])
-
-
 # --------------------------------------------------------------------------------------
 # the step size
 # --------------------------------------------------------------------------------------
@@ -236,21 +217,29 @@ class LogLinearFit:
     r2: torch.Tensor  # coefficient of determination of the log-linear fit
 
 
+def _line_fit(r: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Least-squares line v ~ a + slope r along the last axis. r: (G,), v: (..., G).
+
+    Returns slope, intercept a and R² = 1 - SS_res / SS_tot (a constant series, SS_tot = 0,
+    gets R² = 1 if the line fits it exactly, else 0)."""
+    r = r.to(v)
+    rc = r - r.mean()
+    vc = v - v.mean(-1, keepdim=True)
+    slope = (vc * rc).sum(-1) / rc.pow(2).sum()
+    intercept = v.mean(-1) - slope * r.mean()
+    res = vc - slope[..., None] * rc
+    ss_res, ss_tot = res.pow(2).sum(-1), vc.pow(2).sum(-1)
+    r2 = torch.where(ss_tot > 0, 1 - ss_res / torch.where(ss_tot > 0, ss_tot, 1.0), (ss_res <= 1e-30 * v.pow(2).sum(-1)).to(v))
+    return slope, intercept, r2
+
+
 def loglinear_fit(r: torch.Tensor, values: torch.Tensor) -> LogLinearFit:
     """Fit log(values) against r by least squares, independently along the last axis.
 
     r: (G,), values: (..., G) > 0. R² = 1 - SS_res / SS_tot of the fit in log space
-    (1 for an exact exponential; a constant series, SS_tot = 0, gets R² = 1 if it is fitted exactly).
+    (1 for an exact exponential; a constant series gets R² = 1).
     """
-    r = r.to(values)
-    ly = values.log()
-    rc = r - r.mean()
-    lyc = ly - ly.mean(-1, keepdim=True)
-    rate = (lyc * rc).sum(-1) / rc.pow(2).sum()
-    log_a = ly.mean(-1) - rate * r.mean()
-    res = ly - (log_a[..., None] + rate[..., None] * r)
-    ss_res, ss_tot = res.pow(2).sum(-1), lyc.pow(2).sum(-1)
-    r2 = torch.where(ss_tot > 0, 1 - ss_res / torch.where(ss_tot > 0, ss_tot, 1.0), (ss_res == 0).to(ly))
+    rate, log_a, r2 = _line_fit(r, values.log())
     return LogLinearFit(rate, log_a, r2)
 
 
@@ -285,13 +274,7 @@ def linear_r2(r: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
 
     The rival of :func:`loglinear_fit`: linear growth. r: (G,), values: (..., G). Returns (...,).
     """
-    r = r.to(values)
-    rc = r - r.mean()
-    vc = values - values.mean(-1, keepdim=True)
-    slope = (vc * rc).sum(-1) / rc.pow(2).sum()
-    res = vc - slope[..., None] * rc
-    ss_res, ss_tot = res.pow(2).sum(-1), vc.pow(2).sum(-1)
-    return torch.where(ss_tot > 0, 1 - ss_res / torch.where(ss_tot > 0, ss_tot, 1.0), torch.ones_like(ss_tot))
+    return _line_fit(r, values)[2]
 
 
 def mean_log(values: torch.Tensor) -> torch.Tensor:
@@ -478,20 +461,20 @@ def gating_at_beta(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: flo
     - ``success_real`` / ``success_frozen``: the real network misclassifies x + delta*.
     """
     J, b = linearization if linearization is not None else linearize(model, x)
-    real = trajectory(model, x, y, "a1", beta / m, m, frozen_gating=False, keep=checkpoint_steps(m, checkpoints))
-    hz_real = weighted_hz_bar(real.logits, y, real.step_norms)
+    real = gradient_ascent(model, x, y, beta, m, frozen_gating=False, keep=checkpoint_steps(m, checkpoints))
+    hz_real, real_delta = real.hz_bar, real.delta.reshape(len(x), -1)
     frozen = compare(model, x, y, beta, m, linearization=(J, b))
     d_hat_real = infinite_step_delta(J, hz_real, frozen.g_z, beta).delta
-    x_adv = (x.reshape(len(x), -1) + real.delta).reshape(x.shape)
+    x_adv = x + real.delta
     flips = relu_flips(model, x, x_adv)
     change = top_eigenvalue_change(model, x, real.kept, hz_real, J0=J).max(dim=1).values
     return {"beta": beta, "flipped": flips["flipped"].mean().item(), "relu_ties": flips["ties"].mean().item(),
             "flipped_untied": flips["flipped_untied"].mean().item(),
             "switched": maxpool_switches(model, x, x_adv).mean().item(), "ties": maxpool_ties(model, x).mean().item(),
             "eig_change": change.mean().item(), "eig_change_max": change.max().item(),
-            "kappa_frozen": frozen.kappa, "kappa_real": kappa(real.delta, d_hat_real),
-            "blank_share": background_share(real.delta - frozen.delta_star, x).mean().item(),
-            "success_real": real.wrong[:, -1].double().mean().item(), "success_frozen": frozen.success_rate}
+            "kappa_frozen": frozen.kappa, "kappa_real": kappa(real_delta, d_hat_real),
+            "blank_share": background_share(real_delta - frozen.delta_star, x).mean().item(),
+            "success_real": real.success_rate, "success_frozen": frozen.success_rate}
 
 
 def gating_map(networks: dict[str, nn.Module], attack_sets: dict[str, tuple[torch.Tensor, torch.Tensor]],

@@ -42,7 +42,8 @@ class Prediction(NamedTuple):
     grad: torch.Tensor  # (B, n): g_{x + delta}
 
 
-def _shapes(J: torch.Tensor, hz_bar: torch.Tensor, g_z: torch.Tensor) -> tuple[int, int, int]:
+def check_shapes(J: torch.Tensor, hz_bar: torch.Tensor, g_z: torch.Tensor) -> tuple[int, int, int]:
+    """(B, C, n) of J: (B, C, n), hz_bar: (B, C, C), g_z: (B, C); ValueError on any mismatch."""
     if J.ndim != 3:
         raise ValueError(f"J must have shape (B, C, n), got {tuple(J.shape)}")
     B, C, n = J.shape
@@ -82,7 +83,7 @@ def infinite_step_delta(J: torch.Tensor, hz_bar: torch.Tensor, g_z: torch.Tensor
     Returns Prediction(deltâ (B, n), g_{x+deltâ} (B, n)).
     """
     _check_beta_m(beta, None)
-    B, C, _ = _shapes(J, hz_bar, g_z)
+    B, C, _ = check_shapes(J, hz_bar, g_z)
     A = _gram_operator(J, hz_bar)
     E = torch.linalg.matrix_exp(_block(beta * A, beta, 0.0))
     F, expA = E[:, :C, C:], E[:, :C, :C]
@@ -96,7 +97,7 @@ def finite_step_delta(J: torch.Tensor, hz_bar: torch.Tensor, g_z: torch.Tensor, 
     Shapes as :func:`infinite_step_delta`; m >= 1 steps of size alpha = beta/m.
     """
     _check_beta_m(beta, m)
-    B, C, _ = _shapes(J, hz_bar, g_z)
+    B, C, _ = check_shapes(J, hz_bar, g_z)
     alpha = beta / m
     A = _gram_operator(J, hz_bar)
     eye = torch.eye(C, dtype=A.dtype, device=A.device)
@@ -127,7 +128,7 @@ def delta_eigensum(
     sample, for tests and for the book's side-by-side, never for the library path.
     """
     _check_beta_m(beta, m)
-    _shapes(J, hz_bar, g_z)
+    check_shapes(J, hz_bar, g_z)
     Jt = J.transpose(1, 2)
     hx = Jt @ hz_bar @ J
     hx = 0.5 * (hx + hx.transpose(1, 2))

@@ -170,3 +170,23 @@ def test_effective_component(net_and_batch):
     u = g / g.norm(dim=1, keepdim=True)
     hand = 0.01 * (g.sign() * u).sum(1, keepdim=True) * u  # alpha (u . sign g) u
     assert torch.allclose(inf.effective, hand, rtol=1e-12)
+
+
+def test_keep_returns_the_perturbation_at_the_asked_steps():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(6, 4), torch.nn.ReLU(), torch.nn.Linear(4, 3)).double()
+    x = torch.rand(5, 6, dtype=torch.float64)
+    y = torch.tensor([0, 1, 2, 0, 1])
+    beta, m = 0.5, 6
+    res = gradient_ascent(model, x, y, beta, m, frozen_gating=False, keep=(0, 3, 6))
+    delta = torch.zeros_like(x)
+    by_hand = {0: delta.clone()}
+    for t in range(1, m + 1):
+        xa = (x + delta).requires_grad_(True)
+        (g,) = torch.autograd.grad(torch.nn.functional.cross_entropy(model(xa), y, reduction="sum"), xa)
+        delta = delta + beta / m * g
+        by_hand[t] = delta.clone()
+    assert torch.allclose(res.kept, torch.stack([by_hand[0], by_hand[3], by_hand[6]], 1), atol=1e-14)
+    assert gradient_ascent(model, x, y, beta, m).kept is None
+    with pytest.raises(ValueError, match="keep"):
+        gradient_ascent(model, x, y, beta, m, keep=(7,))
