@@ -194,17 +194,17 @@ def adversarial_step_share(by_beta: pd.DataFrame) -> plt.Figure:
 
 
 def taylor_remainder(scales, remainders: dict, slopes: dict) -> plt.Figure:
-    """|R(t)| of second-order expansions against the step t (log-log), with a slope-3 guide.
+    """|R(s)| of second-order expansions against the step s (log-log), with a slope-3 guide.
 
-    scales: (K,) steps; remainders: {label: (K,) array}; slopes: {label: fitted slope}.
+    scales: (K,) steps s; remainders: {label: (K,) array}; slopes: {label: fitted slope}.
     """
     fig, ax = plt.subplots(figsize=(6.0, 4.0))
     t = np.asarray(scales, dtype=float)
     for (label, r), fmt in zip(remainders.items(), ("o-", "s--", "^:")):
         ax.loglog(t, np.asarray(r, dtype=float), fmt, label=f"{label}, slope {slopes[label]:.2f}")
     r0 = np.asarray(next(iter(remainders.values())), dtype=float)
-    ax.loglog(t, r0[-1] * (t / t[-1]) ** 3, color="gray", lw=1, ls="-.", label=r"$\propto t^3$")
-    ax.set_xlabel("step t along a unit direction u")
+    ax.loglog(t, r0[-1] * (t / t[-1]) ** 3, color="gray", lw=1, ls="-.", label=r"$\propto s^3$")
+    ax.set_xlabel("step s (the hidden pre-activation h moves by s u, |u| = 1)")
     ax.set_ylabel("|remainder of the second-order expansion|")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -230,6 +230,7 @@ def eq12_terms_vs_beta(df: pd.DataFrame) -> plt.Figure:
 
 
 _TRAINING_COLOURS = {"vanilla": "tab:blue", "adversarial": "tab:orange"}
+_TRAINED = {"vanilla": "vanilla-trained", "adversarial": "adversarially trained"}
 
 
 def instability_layers(tables: dict, eta: float) -> plt.Figure:
@@ -245,16 +246,17 @@ def instability_layers(tables: dict, eta: float) -> plt.Figure:
             if name != net:
                 continue
             c = _TRAINING_COLOURS.get(training, None)
-            ax.semilogy(df["index"], df["ori"], "o-", color=c, label=rf"$\Delta^{{(ori)}}$, {training}ly trained")
-            ax.semilogy(df["index"], df["adv"], "s--", color=c, mfc="none", label=rf"$\Delta^{{(adv)}}$, {training}ly trained")
+            ax.semilogy(df["index"], df["ori"], "o-", color=c, label=rf"$\Delta^{{(ori)}}$, {_TRAINED.get(training, training)}")
+            ax.semilogy(df["index"], df["adv"], "s--", color=c, mfc="none", label=rf"$\Delta^{{(adv)}}$, {_TRAINED.get(training, training)}")
             ticks = df
         ax.set_xticks(ticks["index"])
         ax.set_xticklabels([f"{i}\n{k}" for i, k in zip(ticks["index"], ticks["kind"])], fontsize=7)
         ax.set_xlabel("layer (forward order)")
         ax.set_ylabel(r"instability $\Delta$ (per unit step, per unit width)")
         ax.set_title(f"{net}, one SGD step, η = {eta:g}", fontsize=10)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 
@@ -270,14 +272,15 @@ def instability_ratios(tables: dict) -> plt.Figure:
             if name != net:
                 continue
             c = _TRAINING_COLOURS.get(training, None)
-            ax.semilogy(df["index"], df["ratio"], "o", color=c, label=f"{training}ly trained, at η")
-            ax.semilogy(df["index"], df["gn_ratio"], "-", color=c, label=f"{training}ly trained, η → 0")
+            ax.semilogy(df["index"], df["ratio"], "o", color=c, label=f"{_TRAINED.get(training, training)}, at η")
+            ax.semilogy(df["index"], df["gn_ratio"], "-", color=c, label=f"{_TRAINED.get(training, training)}, η → 0")
         ax.axhline(1, color="k", lw=1, ls=":")
         ax.set_xlabel("layer (forward order)")
         ax.set_ylabel(r"$\Delta^{(adv)} / \Delta^{(ori)}$")
         ax.set_title(net, fontsize=10)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig
 
 
@@ -302,5 +305,125 @@ def oscillation_training(records: dict, lr: float) -> plt.Figure:
     for ax in axes:
         ax.set_xlabel("gradient descent step")
         ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- imbalance and theorem5 chapters
+
+def c5_scatter(tables: dict, xs: dict, ys: dict, rho: dict) -> plt.Figure:
+    """Fig. 3: per-sample effects against the sample's strength, log-log, one colour per network.
+
+    tables: {network: DataFrame}; xs / ys: {column: axis label} (columns and rows of the grid);
+    rho: {network: DataFrame of Spearman correlations, rows ys, columns xs}, written in each panel.
+    """
+    fig, axes = plt.subplots(len(ys), len(xs), figsize=(3.5 * len(xs), 3.0 * len(ys)), squeeze=False)
+    colours = sns.color_palette("deep", len(tables))
+    for i, (ycol, ylab) in enumerate(ys.items()):
+        for j, (xcol, xlab) in enumerate(xs.items()):
+            ax = axes[i, j]
+            text = []
+            for k, (name, df) in enumerate(tables.items()):
+                ok = (df[xcol] > 0) & (df[ycol] > 0)
+                ax.scatter(df.loc[ok, xcol], df.loc[ok, ycol], s=10, alpha=0.7, color=colours[k],
+                           label=name if (i, j) == (0, 0) else None)
+                text.append(f"{name}: ρ = {rho[name].loc[ycol, xcol]:+.2f}")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.text(0.02, 0.98, "\n".join(text), transform=ax.transAxes, va="top", fontsize=7,
+                    bbox=dict(boxstyle="round", fc="white", alpha=0.8, lw=0))
+            if i == len(ys) - 1:
+                ax.set_xlabel(xlab)
+            if j == 0:
+                ax.set_ylabel(ylab)
+    fig.legend(loc="upper center", ncol=len(tables), fontsize=8, bbox_to_anchor=(0.5, 1.0), frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    return fig
+
+
+def c5_groups(groups: dict) -> plt.Figure:
+    """Fig. 4: the mean cos(Δg_W|x, mean Δg_W) in each group of Â (groups by rank, 1 = smallest Â).
+
+    groups: {network: DataFrame of :func:`advnb.imbalance.group_means`}.
+    """
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for name, gm in groups.items():
+        ax.plot(gm["group"], gm["mean"], "o-", label=name)
+    ax.axhline(0, color="gray", lw=0.8)
+    ax.set_xticks(range(1, int(max(gm["group"].max() for gm in groups.values())) + 1))
+    ax.set_xlabel(r"group of samples by $\hat{\mathcal{A}}$ (1 = smallest tenth, 10 = largest)")
+    ax.set_ylabel(r"mean $\cos(\Delta g_W|_x, \Delta\bar g_W)$ in the group")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def eq11_kappa(kp: pd.DataFrame) -> plt.Figure:
+    """κ' of Eq. (11) against the length of the move, one line per network, one panel per way of moving.
+
+    kp columns: network, mode ("common c" / "per-sample s"), f, kappa_prime.
+    """
+    modes = list(dict.fromkeys(kp["mode"]))
+    fig, axes = plt.subplots(1, len(modes), figsize=(5.6 * len(modes), 4), sharey=True, squeeze=False)
+    xlabel = {"common c": r"$c$ / mean $\|\hat\delta\|$  (one length $c$ for every sample)",
+              "per-sample s": r"$s = c/\|\hat\delta\|$  (the same multiple of each sample's $\hat\delta$)"}
+    for ax, mode in zip(axes[0], modes):
+        for name, g in kp[kp["mode"] == mode].groupby("network", sort=False):
+            ax.loglog(g["f"], g["kappa_prime"], "o-", ms=3, label=name)
+        ax.axvline(1.0, color="gray", ls=":")
+        ax.set_xlabel(xlabel.get(mode, mode))
+        ax.set_title(mode, fontsize=10)
+    axes[0, 0].set_ylabel(r"$\kappa' = E|\phi^*-\hat\phi|\,/\,E|\phi^*|$ of Eq. (11)")
+    axes[0, -1].legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def c6_factor(df: pd.DataFrame) -> plt.Figure:
+    """C6: H̄_z - g_z^2 and the factor (e^A - 1)/||deltâ|| against the margin yz, all networks pooled.
+
+    df columns: network, yz, hz_bar, g_z, gx_norm, factor_c6, paper_factor (the paper's approximation
+    ||g_x|| exp(beta ||g̃_x||^2 (H̄_z - g_z^2))).
+    """
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    grid = np.linspace(0, max(float(df["yz"].max()), 1e-3) * 1.05, 200)
+    sp, sn = 1 / (1 + np.exp(-grid)), 1 / (1 + np.exp(grid))
+    for name, g in df.groupby("network", sort=False):
+        axes[0].scatter(g["yz"], g["hz_bar"] - g["g_z"] ** 2, s=9, alpha=0.7, label=name)
+        axes[1].scatter(g["yz"], g["factor_c6"] / g["gx_norm"], s=9, alpha=0.7)
+        axes[2].scatter(g["yz"], g["paper_factor"] / g["factor_c6"], s=9, alpha=0.7)
+    axes[0].plot(grid, sn * (sp - sn), "k--", lw=1, label=r"$H_z-g_z^2$ at $x$")
+    axes[0].set_ylabel(r"$\bar H_z - g_z^2$")
+    axes[1].plot(grid, sp, "k--", lw=1, label=r"$\sigma(yz)$")
+    axes[1].set_ylabel(r"$\frac{e^{\mathcal{A}}-1}{\|\hat\delta\|}\,/\,\|\tilde g_x\|$ $(= \bar H_z/|g_z|)$")
+    axes[1].legend(fontsize=8)
+    axes[2].set_yscale("log")
+    axes[2].set_ylabel("paper's approximation / exact factor")
+    for ax in axes:
+        ax.set_xlabel(r"margin $yz$ at the clean input")
+    axes[0].legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def c7_shares(shares: pd.DataFrame, measures: dict, rules: dict) -> plt.Figure:
+    """C7: the top-10% share of a per-sample influence under each training rule, per network.
+
+    shares: one row per network (column network) with a column per (measure, rule) key as
+    ``f"{measure}_{rule}"``; measures: {measure: panel title}; rules: {rule: bar label}.
+    """
+    fig, axes = plt.subplots(1, len(measures), figsize=(6.2 * len(measures), 4), squeeze=False)
+    x = np.arange(len(shares))
+    for ax, (measure, title) in zip(axes[0], measures.items()):
+        present = [r for r in rules if f"{measure}_{r}" in shares]
+        w = 0.8 / len(present)
+        for k, rule in enumerate(present):
+            ax.bar(x + (k - (len(present) - 1) / 2) * w, shares[f"{measure}_{rule}"], w, label=rules[rule])
+        ax.set_xticks(x)
+        ax.set_xticklabels(shares["network"], rotation=45, ha="right", fontsize=8)
+        ax.set_ylabel("share carried by the top 10% of samples")
+        ax.set_title(title, fontsize=10)
+        ax.axhline(0.1, color="gray", ls=":", lw=1)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -25,7 +25,8 @@ def test_environment_yml_matches_pyproject():
 
 
 def test_there_are_chapters():
-    assert {p.stem for p in NOTEBOOKS} >= {"setup", "theorem1", "theorem2", "growth", "lp_attacks", "gating"}
+    assert {p.stem for p in NOTEBOOKS} >= {"setup", "theorem1", "theorem2", "growth", "lp_attacks", "gating",
+                                           "lemma1", "theorem3", "theorem4", "imbalance", "theorem5", "theorem6"}
 
 
 def test_notebooks_are_committed_without_outputs():
