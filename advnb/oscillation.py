@@ -247,6 +247,16 @@ def per_sample_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, names: 
     return vmap(grad(one), in_dims=(in_wrt, {n: 0 for n in per_only}, 0, 0))(wrt, per_only, x, y)
 
 
+def _chosen_layers(model: nn.Module, layers: list[str] | None) -> tuple[dict, list[str]]:
+    """All weight layers of ``model`` and the chosen names (None: all); ValueError on an unknown name."""
+    all_layers = weight_layers(model)
+    layers = list(all_layers) if layers is None else list(layers)
+    for n in layers:
+        if n not in all_layers:
+            raise ValueError(f"unknown layer {n!r}; choose among {', '.join(all_layers)}")
+    return all_layers, layers
+
+
 def gradient_instability(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eta: float,
                          layers: list[str] | None = None) -> dict[str, torch.Tensor]:
     """The paper's Delta for each layer and sample (Fig. 5). x: (B, ...), y: (B,); eta > 0.
@@ -258,11 +268,7 @@ def gradient_instability(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eta
     """
     _check_positive("eta", eta)
     _check_batch(model, x, y)
-    all_layers = weight_layers(model)
-    layers = list(all_layers) if layers is None else list(layers)
-    for n in layers:
-        if n not in all_layers:
-            raise ValueError(f"unknown layer {n!r}; choose among {', '.join(all_layers)}")
+    all_layers, layers = _chosen_layers(model, layers)
     g0 = per_sample_grads(model, x, y, layers)
     out = {}
     for n in layers:
@@ -283,11 +289,7 @@ def gauss_newton_instability(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     Returns ({layer: (B,)}, H_z (B,)); ||J_j||^2 per layer is ``value * D_j / H_z``.
     """
     _check_batch(model, x, y)
-    all_layers = weight_layers(model)
-    layers = list(all_layers) if layers is None else list(layers)
-    for n in layers:
-        if n not in all_layers:
-            raise ValueError(f"unknown layer {n!r}; choose among {', '.join(all_layers)}")
+    all_layers, layers = _chosen_layers(model, layers)
     with torch.no_grad():
         z = model(x)
     if z.shape[1] != 1:
