@@ -87,7 +87,7 @@ RULES: dict[str, Rule] = {
     "power_iters": Rule(int, "an integer >= 1 (cap on the power iterations per eigenvalue)", lambda v: v >= 1),
     "power_tol": Rule(float, "a number in (0, 1) (relative residual at which power iteration stops)", lambda v: 0 < v < 1),
     # -- rules added for the imbalance and theorem5 chapters --
-    "a0": Rule(float, "a finite number > 0 (median clean-input strength beta H_z |g_x|^2 that fixes the beta of each network)", _positive),
+    "a0": Rule(float, "a finite number > 0 (largest clean-input strength beta H_z |g_x|^2 over the attacked digits, which fixes the beta of each network)", _positive),
     "a0_grid": Rule(list, "a non-empty comma-separated list of numbers > 0 (strengths a0 of the robustness table)", _positive_floats, True),
     "factors": Rule(list, "a non-empty comma-separated list of numbers > 0 (lengths c as multiples of the length of the perturbation)", _positive_floats, True),
     "robust_archs": Rule(list, "a non-empty comma-separated list of architectures (see advnb.models.ARCHITECTURES)", _architectures, True, str),

@@ -395,7 +395,7 @@ def c6_factor(df: pd.DataFrame) -> plt.Figure:
     axes[0].plot(grid, sn * (sp - sn), "k--", lw=1, label=r"$H_z-g_z^2$ at $x$")
     axes[0].set_ylabel(r"$\bar H_z - g_z^2$")
     axes[1].plot(grid, sp, "k--", lw=1, label=r"$\sigma(yz)$")
-    axes[1].set_ylabel(r"$\frac{e^{\mathcal{A}}-1}{\|\hat\delta\|}\,/\,\|\tilde g_x\|$ $(= \bar H_z/|g_z|)$")
+    axes[1].set_ylabel(r"factor $(e^{\mathcal{A}}-1)/\|\hat\delta\|$ divided by $\|\tilde g_x\|$")
     axes[1].legend(fontsize=8)
     axes[2].set_yscale("log")
     axes[2].set_ylabel("paper's approximation / exact factor")
@@ -412,18 +412,20 @@ def c7_shares(shares: pd.DataFrame, measures: dict, rules: dict) -> plt.Figure:
     shares: one row per network (column network) with a column per (measure, rule) key as
     ``f"{measure}_{rule}"``; measures: {measure: panel title}; rules: {rule: bar label}.
     """
-    fig, axes = plt.subplots(1, len(measures), figsize=(6.2 * len(measures), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(measures), figsize=(5.2 * len(measures), 4.2), squeeze=False)
     x = np.arange(len(shares))
+    colour = dict(zip(rules, sns.color_palette("deep", len(rules))))
     for ax, (measure, title) in zip(axes[0], measures.items()):
         present = [r for r in rules if f"{measure}_{r}" in shares]
         w = 0.8 / len(present)
         for k, rule in enumerate(present):
-            ax.bar(x + (k - (len(present) - 1) / 2) * w, shares[f"{measure}_{rule}"], w, label=rules[rule])
+            ax.bar(x + (k - (len(present) - 1) / 2) * w, shares[f"{measure}_{rule}"], w, color=colour[rule])
         ax.set_xticks(x)
         ax.set_xticklabels(shares["network"], rotation=45, ha="right", fontsize=8)
-        ax.set_ylabel("share carried by the top 10% of samples")
         ax.set_title(title, fontsize=10)
         ax.axhline(0.1, color="gray", ls=":", lw=1)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+    axes[0, 0].set_ylabel("share carried by the top 10% of samples")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colour[r]) for r in rules]
+    fig.legend(handles, list(rules.values()), loc="upper center", ncol=len(rules), fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
     return fig

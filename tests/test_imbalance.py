@@ -96,12 +96,20 @@ def test_rank_correlations_table():
     assert rc.loc["b", "a"] == pytest.approx(1.0) and rc.loc["c", "a"] == pytest.approx(-1.0)
 
 
-def test_beta_for_strength_gives_the_median_strength():
+def test_beta_for_strength_gives_the_largest_or_the_median_strength():
     model = _net("cnn-3", seed=5)
     x, y = _batch(model, B=9, seed=6)
-    beta = imbalance.beta_for_strength(model, x, y, 0.2)
     lp = effects.layer_pass(model, x, y)
-    assert (beta * lp.hz * lp.gt_x.pow(2).sum(1)).median().item() == pytest.approx(0.2, rel=1e-12)
+    strengths = lp.hz * lp.gt_x.pow(2).sum(1)
+    beta = imbalance.beta_for_strength(model, x, y, 0.2)
+    assert (beta * strengths).max().item() == pytest.approx(0.2, rel=1e-12)
+    beta = imbalance.beta_for_strength(model, x, y, 0.2, statistic="median")
+    assert (beta * strengths).median().item() == pytest.approx(0.2, rel=1e-12)
+
+
+def test_kappa_prime_by_move_of_an_empty_table_has_the_columns():
+    kp = imbalance.kappa_prime_by_move(pd.DataFrame(columns=["mode", "f", "phi_star", "phi_hat"]))
+    assert list(kp.columns) == ["mode", "f", "kappa_prime"] and kp.empty
 
 
 def test_c5_samples_columns_and_consistency():
@@ -151,7 +159,8 @@ def test_bad_input_is_refused_with_one_line():
         (lambda: imbalance.top_share([1.0, 2.0], frac=0.0), "frac"),
         (lambda: imbalance.group_means([1.0, 2.0], [1.0], 2), "same length"),
         (lambda: imbalance.group_means([1.0, 2.0], [1.0, 2.0], 3), "at least 3"),
-        (lambda: imbalance.beta_for_strength(model, x, y, 0.0), "a_median"),
+        (lambda: imbalance.beta_for_strength(model, x, y, 0.0), "a0"),
+        (lambda: imbalance.beta_for_strength(model, x, y, 0.1, statistic="mean"), "statistic"),
         (lambda: imbalance.c67_samples(model, x, y, 0.1, 3, 1e-3, factors=[-1.0]), "factors"),
         (lambda: imbalance.imbalance_shares(pd.DataFrame({"mode": [], "f": []})), "deltâ"),
     ]
