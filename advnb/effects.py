@@ -41,7 +41,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .attacks import gradient_ascent
+from .attacks import AttackResult, gradient_ascent
 from .hessian import loss_derivatives
 
 
@@ -144,13 +144,13 @@ def cos_to_mean(x: torch.Tensor, x_adv: torch.Tensor, g_h: torch.Tensor, g_h_adv
     return inner / (G.diagonal().clamp_min(0).sqrt() * G.mean().clamp_min(0).sqrt()).clamp_min(1e-300)
 
 
-def frozen_layer_gradient(clean: LayerPass, x: torch.Tensor, x_adv: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Under A2: the logit at x_adv, z + g̃_x.(x_adv - x), and dL/dh there, g_z(z') g̃_h.
+def frozen_layer_gradient(clean: LayerPass, x: torch.Tensor, x_adv: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Under A2: dL/dh at x_adv, g_z(z') g̃_h with the logit z' = z + g̃_x.(x_adv - x) there.
 
-    x, x_adv: (B, n). Returns z' (B,) and dL/dh (B, D)."""
+    x, x_adv: (B, n). Returns (B, D)."""
     z_adv = clean.z + _dot(clean.gt_x, x_adv - x)
     g_z, _ = loss_derivatives(z_adv[:, None], y)
-    return z_adv, g_z[:, :1] * clean.gt_h
+    return g_z[:, :1] * clean.gt_h
 
 
 # ----------------------------------------------------------------------------- the closed forms
@@ -213,23 +213,34 @@ def eq11(p: Inputs, s: torch.Tensor) -> torch.Tensor:
     return first - second
 
 
-def kappa_prime(phi_star: torch.Tensor, phi_hat: torch.Tensor) -> float:
-    """κ' = E|phi* - phî| / E|phi*| over a batch. Both (B,)."""
-    return ((phi_star - phi_hat).abs().mean() / phi_star.abs().mean()).item()
+def kappa_prime(phi_star, phi_hat) -> float:
+    """κ' = E|phi* - phî| / E|phi*| over a batch. Both (B,): tensors, arrays or pandas Series."""
+    star, hat = torch.as_tensor(np.asarray(phi_star, dtype=float)), torch.as_tensor(np.asarray(phi_hat, dtype=float))
+    return ((star - hat).abs().mean() / star.abs().mean()).item()
 
 
 # ----------------------------------------------------------------------------- the chapters' measurements
 
-def theorem3(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float, m: int, eta: float,
-             real: bool = False) -> pd.DataFrame:
-    """Theorems 3 and 4 on one network: the m-step A1 attack of strength beta, measured and predicted.
+@dataclass
+class AttackedStep:
+    """An m-step A1 attack on x and one training step on each side of it. B samples, n inputs, D units."""
+
+    clean: LayerPass  # z, g̃_x, g̃_h, g_z, H_z at x
+    attack: AttackResult  # the attack (its H̄_z, delta, logits, success)
+    x: torch.Tensor  # (B, n) the clean inputs
+    x_adv: torch.Tensor  # (B, n) x + delta*
+    g_h_adv: torch.Tensor  # (B, D) dL/dh at x + delta*
+    effect: Effect  # the step on x + delta* against the step on x, through the dense first layer
+
+
+def attacked_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float, m: int, eta: float,
+                  real: bool = False) -> AttackedStep:
+    """Attack x (m-step A1, strength beta) and measure one training step (rate eta) on x and on x + delta*.
 
     Under A2 (default) the attack runs with frozen gating and dL/dh at x + delta* is
     g_z(z') g̃_h; with ``real=True`` the attack and dL/dh at x + delta* come from the real
     network (no A2; g̃_x and g̃_h stay those of the clean x, as in the theorems).
-    x: (B, 1, 28, 28), y: (B,) in {-1, +1}, float64. One row per sample: phi_star, phi_hat
-    (Eq. 9), phi_adv_star, phi_adv_hat (Eq. 10), phi_ori, A, hz_bar, g_z, yz (the margin), dgw_norm
-    and success (the real network misclassifies x + delta*).
+    x: (B, *input_shape), y: (B,) in {-1, +1}.
     """
     clean = layer_pass(model, x, y)
     B = len(x)
@@ -240,14 +251,27 @@ def theorem3(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float, m:
     if real:
         g_h_adv = layer_pass(model, x_adv.reshape(x.shape), y).g_h
     else:
-        _, g_h_adv = frozen_layer_gradient(clean, flat, x_adv, y)
-    measured = effect(flat, x_adv, clean.g_h, g_h_adv, clean, eta)
-    hz_bar = res.hz_bar[:, 0, 0]
+        g_h_adv = frozen_layer_gradient(clean, flat, x_adv, y)
+    return AttackedStep(clean, res, flat, x_adv, g_h_adv, effect(flat, x_adv, clean.g_h, g_h_adv, clean, eta))
+
+
+def theorem3(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float, m: int, eta: float,
+             real: bool = False) -> pd.DataFrame:
+    """Theorems 3 and 4 on one network: the m-step A1 attack of strength beta, measured and predicted.
+
+    The measurement is :func:`attacked_step` (A2 unless ``real``); the prediction Eqs. (9) and (10)
+    with the attack's H̄_z. x: (B, 1, 28, 28), y: (B,) in {-1, +1}, float64. One row per sample:
+    phi_star, phi_hat (Eq. 9), phi_adv_star, phi_adv_hat (Eq. 10), phi_ori, A, hz_bar, g_z, yz (the
+    margin), dgw_norm and success (the real network misclassifies x + delta*).
+    """
+    step = attacked_step(model, x, y, beta, m, eta, real)
+    clean, measured = step.clean, step.effect
+    hz_bar = step.attack.hz_bar[:, 0, 0]
     p = Inputs(measured.phi_ori, strength(beta, hz_bar, clean.gt_x), clean.g_z, hz_bar,
                clean.gt_x.pow(2).sum(1), clean.gt_h.pow(2).sum(1), beta, eta)
     cols = {"phi_star": measured.phi, "phi_hat": eq9(p), "phi_adv_star": measured.phi_adv, "phi_adv_hat": eq10(p),
             "phi_ori": measured.phi_ori, "A": p.A, "hz_bar": hz_bar, "g_z": clean.g_z,
-            "yz": y.to(clean.z) * clean.z, "dgw_norm": measured.dgw_norm, "success": res.success}
+            "yz": y.to(clean.z) * clean.z, "dgw_norm": measured.dgw_norm, "success": step.attack.success}
     return pd.DataFrame({k: v.detach().cpu().numpy() for k, v in cols.items()})
 
 
@@ -281,9 +305,6 @@ def table2(models: dict[str, nn.Module], data, betas: list[float], m: int, eta: 
     from .experiments import attack_set
     from .models import LABELS
 
-    def kp(t: pd.DataFrame, star: str, hat: str) -> float:
-        return kappa_prime(torch.tensor(t[star].values), torch.tensor(t[hat].values))
-
     rows, samples = [], []
     bar = tqdm(total=len(models) * len(betas), desc="networks x betas", disable=not progress, leave=False)
     for arch, model in models.items():
@@ -292,9 +313,9 @@ def table2(models: dict[str, nn.Module], data, betas: list[float], m: int, eta: 
             t = theorem3(model, x, y, beta, m, eta)
             real = theorem3(model, x[:n_real], y[:n_real], beta, m, eta, real=True) if beta == real_at else None
             rows.append({"arch": arch, "network": LABELS.get(arch, arch), "beta": beta, "n_eval": len(t),
-                         "kappa_prime": kp(t, "phi_star", "phi_hat"), "kappa_prime_adv": kp(t, "phi_adv_star", "phi_adv_hat"),
-                         "kappa_prime_real": kp(real, "phi_star", "phi_hat") if real is not None else float("nan"),
-                         "kappa_prime_subset": kp(t.iloc[:n_real], "phi_star", "phi_hat") if real is not None else float("nan"),
+                         "kappa_prime": kappa_prime(t.phi_star, t.phi_hat), "kappa_prime_adv": kappa_prime(t.phi_adv_star, t.phi_adv_hat),
+                         "kappa_prime_real": kappa_prime(real.phi_star, real.phi_hat) if real is not None else float("nan"),
+                         "kappa_prime_subset": kappa_prime(t.phi_star[:n_real], t.phi_hat[:n_real]) if real is not None else float("nan"),
                          "paper_kappa_prime": PAPER_TABLE2.get(arch, float("nan")), "A_median": float(t.A.median()),
                          "frac_phi_negative": float((t.phi_star < 0).mean()),
                          "frac_phi_ori_negative": float((t.phi_ori < 0).mean()), "success_rate": float(t.success.mean())})

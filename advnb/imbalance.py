@@ -150,18 +150,13 @@ def c5_samples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float, 
     A (beta H̄_z ||g̃_x||^2), a_hat (Â), phi_abs (|g̃_x^T Δg̃_x|), phi, dgw_norm (||Δg_W||),
     cos_to_mean (cos(Δg_W|x, mean Δg_W) over the batch), gx_norm (||g̃_x||), yz, success.
     """
-    B = len(x)
-    clean = effects.layer_pass(model, x, y)
-    res = gradient_ascent(model, x, y, beta, m, frozen_gating=False)
-    flat = x.reshape(B, -1)
-    x_adv = flat + res.delta.reshape(B, -1)
-    adv = effects.layer_pass(model, x_adv.reshape(x.shape), y)
-    e = effects.effect(flat, x_adv, clean.g_h, adv.g_h, clean, eta)
+    step = effects.attacked_step(model, x, y, beta, m, eta, real=True)
+    clean, res, e = step.clean, step.attack, step.effect
     hz_bar = res.hz_bar[:, 0, 0]
     gx2 = clean.gt_x.pow(2).sum(1)
     cols = {"hz_bar": hz_bar, "hz_gx2": hz_bar * gx2, "A": effects.strength(beta, hz_bar, clean.gt_x),
             "a_hat": a_hat(res, y, beta), "phi_abs": e.phi.abs(), "phi": e.phi, "dgw_norm": e.dgw_norm,
-            "cos_to_mean": effects.cos_to_mean(flat, x_adv, clean.g_h, adv.g_h), "gx_norm": gx2.sqrt(),
+            "cos_to_mean": effects.cos_to_mean(step.x, step.x_adv, clean.g_h, step.g_h_adv), "gx_norm": gx2.sqrt(),
             "yz": y.to(clean.z) * clean.z, "success": res.success}
     return pd.DataFrame({k: v.detach().cpu().numpy() for k, v in cols.items()})
 
@@ -241,7 +236,7 @@ def c67_samples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float,
             c = f * d_norm.mean().expand(B) if mode == "common c" else f * d_norm
             s = c / d_norm
             x_adv = flat + s[:, None] * d_hat
-            _, g_h_adv = effects.frozen_layer_gradient(clean, flat, x_adv, y)
+            g_h_adv = effects.frozen_layer_gradient(clean, flat, x_adv, y)
             e = effects.effect(flat, x_adv, clean.g_h, g_h_adv, clean, eta)
             cols = {**const, "c": c, "s": s, "phi_star": e.phi, "phi_hat": effects.eq11(p, s),
                     "phi_adv_star": e.phi_adv, "gw_adv_norm": e.gw_adv_norm, "dgw_norm": e.dgw_norm}
@@ -254,7 +249,7 @@ def c67_samples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float,
 
 def kappa_prime_by_move(df: pd.DataFrame) -> pd.DataFrame:
     """κ' = E|phi* - phî| / E|phi*| of Eq. (11) for every (mode, f) of a :func:`c67_samples` table."""
-    rows = [{"mode": mode, "f": f, "kappa_prime": float((g.phi_star - g.phi_hat).abs().mean() / g.phi_star.abs().mean())}
+    rows = [{"mode": mode, "f": f, "kappa_prime": effects.kappa_prime(g.phi_star, g.phi_hat)}
             for (mode, f), g in df.groupby(["mode", "f"], sort=False)]
     return pd.DataFrame(rows, columns=["mode", "f", "kappa_prime"])
 

@@ -72,10 +72,10 @@ class TrainConfig:
 
 def profile_config(arch: str, profile, seed: int, data: Dataset, **overrides) -> TrainConfig:
     """The training configuration of ``arch`` at a :class:`advnb.profiles.Profile`: its sizes, this seed and data."""
-    fields = dict(arch=arch, hidden=profile.hidden, width=profile.width, n_train=min(profile.n_train, len(data.y_train)),
+    fields = dict(arch=arch, hidden=profile.hidden, width=profile.width, n_train=profile.n_train,
                   epochs=profile.epochs, seed=seed, data=data.source)
     fields.update(overrides)
-    fields["n_train"] = min(fields["n_train"], len(data.y_train))
+    fields["n_train"] = min(fields["n_train"], len(data.y_train))  # at most what the data source has
     return TrainConfig(**fields)
 
 
