@@ -24,7 +24,8 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build book --all
 	@echo ">> open book/_build/html/index.html"
 
-# Unit tests, every chapter under nbval at the smoke profile, the book with warnings as errors.
+# Unit tests, every chapter under nbval at the smoke profile (then the results pages, which read
+# the chapters' records), the book with warnings as errors.
 test: $(STAMP)
 	$(MAKE) unit notebooks book-strict
 
@@ -32,7 +33,7 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
 notebooks: $(STAMP)
-	ADVNB_PROFILE=smoke $(BIN)/python -m pytest -q --nbval-lax -p no:cacheprovider book/chapters
+	ADVNB_PROFILE=smoke $(BIN)/python -m pytest -q --nbval-lax -p no:cacheprovider book/chapters book/results
 
 book-strict: $(STAMP)
 	ADVNB_PROFILE=smoke $(BIN)/jupyter-book build book --all -W -n --keep-going

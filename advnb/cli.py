@@ -1,7 +1,9 @@
-"""The command line: ``advnb run`` and ``advnb list``.
+"""The command line: ``advnb run``, ``advnb sweep``, ``advnb list`` and ``advnb bench``.
 
     advnb run CHAPTER [--profile P] [-p NAME VALUE]... [--output-dir DIR]
+    advnb sweep CHAPTER -p NAME V1,V2,... [-p ...] [--profile P] [--output-dir DIR]   (advnb.sweep)
     advnb list
+    advnb bench [--json] ...                                                        (advnb.bench)
 
 ``run`` executes the chapter's notebook with papermill and writes
 ``DIR/CHAPTER.ipynb`` (the executed notebook) and ``DIR/CHAPTER.json``:
@@ -10,7 +12,8 @@ where ``results`` holds every value the chapter glued. Bad input (an unknown
 chapter or parameter, a value of the wrong type or out of range) exits with code 2
 and one line naming the parameter and what is allowed; nothing is written.
 Both files appear only once the run has succeeded; a failed run leaves
-``DIR/CHAPTER.failed.ipynb`` for inspection and exits with code 1.
+``DIR/CHAPTER.failed.ipynb`` for inspection and exits with code 1. Ctrl-C or SIGTERM
+removes the run's temporary folder and exits with code 130.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ import json
 import os
 import platform
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -46,10 +51,15 @@ def chapter_parameters(path: Path) -> dict[str, dict]:
     return {name: {"default": info["default"], "help": info["help"]} for name, info in pm.inspect_notebook(str(path)).items()}
 
 
+def results_dir() -> Path:
+    """The pages that gather the chapters' results (``summary``, ``performance``): beside ``chapters``."""
+    return chapters_dir().parent / "results"
+
+
 def available_chapters() -> dict[str, Path]:
-    """Runnable chapters: notebooks with a cell tagged ``parameters``."""
+    """Runnable notebooks, the chapters then the results pages: those with a cell tagged ``parameters``."""
     out = {}
-    for path in sorted(chapters_dir().glob("*.ipynb")):
+    for path in [*sorted(chapters_dir().glob("*.ipynb")), *sorted(results_dir().glob("*.ipynb"))]:
         nb = json.loads(path.read_text())
         if any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb["cells"]):
             out[path.stem] = path
@@ -76,17 +86,25 @@ def _versions() -> dict[str, str]:
     return {"advnb": __version__, "python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__}
 
 
-def run(chapter: str, pairs: list[list[str]], profile: str | None, output_dir: str) -> Path:
+def run(chapter: str, pairs: list[list[str]], profile: str | None, output_dir: str, progress: bool = True) -> Path:
+    """``advnb run``: check the chapter and its ``-p NAME VALUE`` pairs, then :func:`execute` it."""
     chapters = available_chapters()
     if chapter not in chapters:
         raise UsageError(f"chapter {chapter!r}: unknown; choose one of {', '.join(chapters)}")
-    src = chapters[chapter]
-    params = _parse_parameters(chapter, src, pairs, profile)
+    params = _parse_parameters(chapter, chapters[chapter], pairs, profile)
+    return execute(chapter, params, output_dir, progress)
 
+
+def execute(chapter: str, params: dict, output_dir: str | Path, progress: bool = True) -> Path:
+    """Execute a chapter with checked ``params``; write DIR/CHAPTER.ipynb and DIR/CHAPTER.json.
+
+    Both files appear together, once the run has succeeded; returns the JSON's path.
+    """
     import papermill as pm
 
     from .record import glued_values
 
+    src = available_chapters()[chapter]
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{chapter}-", dir=out))
@@ -95,7 +113,7 @@ def run(chapter: str, pairs: list[list[str]], profile: str | None, output_dir: s
         try:
             nb = pm.execute_notebook(
                 str(src), str(tmp / f"{chapter}.ipynb"), parameters=params,
-                kernel_name="python3", cwd=str(src.parent), progress_bar=True,
+                kernel_name="python3", cwd=str(src.parent), progress_bar=progress,
             )
         except Exception as e:
             failed = out / f"{chapter}.failed.ipynb"
@@ -137,7 +155,32 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def _take_parameters(argv: list[str]) -> tuple[list[str], list[list[str]]]:
+    """Take every ``-p NAME VALUE`` out of ``argv`` before argparse sees it, so that a value that
+    looks like an option (``-p beta -1e-3``, ``-p beta -inf``) reaches the parameter checks."""
+    rest, pairs, i = [], [], 0
+    while i < len(argv):
+        if argv[i] in ("-p", "--parameter"):
+            if len(argv) - i < 3:
+                raise UsageError(f"argument {argv[i]}: expected two words, NAME VALUE")
+            pairs.append([argv[i + 1], argv[i + 2]])
+            i += 3
+        else:
+            rest.append(argv[i])
+            i += 1
+    return rest, pairs
+
+
+def _terminate(signum, frame):  # SIGTERM (a job killed, CI cancelled): unwind like Ctrl-C
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:  # the benchmark has its own options (advnb.bench)
+        from .bench import main as bench_main
+
+        return bench_main(argv[1:])
     parser = _Parser(prog="advnb", description="Run the chapters of the advnb book.")
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="execute a chapter with papermill")
@@ -145,12 +188,34 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--profile", help=f"one of {', '.join(PROFILES)}")
     p_run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
     p_run.add_argument("--output-dir", default="runs")
+    p_sweep = sub.add_parser("sweep", help="run a chapter at every combination of parameter values")
+    p_sweep.add_argument("chapter")
+    p_sweep.add_argument("--profile", help=f"one of {', '.join(PROFILES)}")
+    p_sweep.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "V1,V2,..."))
+    p_sweep.add_argument("--output-dir", default="sweeps")
     sub.add_parser("list", help="list the chapters and their parameters")
+    sub.add_parser("bench", help="measure speed-ups and chapter times (advnb bench --help)")
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
-        args = parser.parse_args(argv)
+        rest, pairs = _take_parameters(argv)
+        args = parser.parse_args(rest)
+        if pairs and args.command not in ("run", "sweep"):
+            raise UsageError(f"argument -p: only run and sweep take parameters (got {args.command})")
+        if args.command in ("run", "sweep"):
+            args.parameter = pairs
         if args.command == "list":
             list_chapters()
             return 0
+        if args.command == "sweep":
+            from .sweep import sweep
+
+            res = sweep(args.chapter, args.parameter, args.profile, args.output_dir)
+            print(f"advnb: {len(res['ran'])} run(s) executed, {len(res['skipped'])} already complete (skipped), "
+                  f"{len(res['failed'])} failed" + (f": {', '.join(res['failed'])}" if res["failed"] else ""))
+            if res["csv"]:
+                print(f"advnb: wrote {res['csv']} and {res['plot']}")
+            return 1 if res["failed"] else 0
         path = run(args.chapter, args.parameter, args.profile, args.output_dir)
         print(f"advnb: wrote {path} and {path.with_suffix('.ipynb')}")
         return 0
@@ -161,9 +226,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"advnb: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("advnb: interrupted; nothing was written", file=sys.stderr)
+        print("advnb: interrupted; runs that had not finished left no files (a sweep resumes where it stopped)",
+              file=sys.stderr)
         return 130
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # python -m advnb.cli: run the imported module, so its classes are advnb.cli's
+    from advnb.cli import main as _main
+
+    sys.exit(_main())

@@ -23,7 +23,7 @@ class ParameterError(ValueError):
 
 @dataclass(frozen=True)
 class Rule:
-    kind: type  # int, float, str or list
+    kind: type  # int, float, str, bool or list
     allowed: str  # human text: what is allowed
     check: Any = None  # predicate on the converted value (None: any value of `kind`)
     nullable: bool = False  # None means "the profile's value"
@@ -63,6 +63,7 @@ RULES: dict[str, Rule] = {
     "arch": Rule(str, "an architecture of advnb.models.ARCHITECTURES", lambda v: _architectures([v])),
     # -- rules added for the growth and gating chapters --
     "progress_from": Rule(float, "a number in [0, 1) (the relative progress m/m_success where fits start)", lambda v: 0 <= v < 1),
+    "fit_from": Rule(int, "an integer >= 1 (the smallest step count m of the slope fits)", lambda v: v >= 1),
     "min_steps": Rule(int, "an integer >= 2 (fewest steps to success a sample needs to be kept)", lambda v: v >= 2),
     "checkpoints": Rule(int, "an integer >= 1 (steps of the attack where the Jacobian is re-taken)", lambda v: v >= 1),
     # -- rules added for the lp_attacks chapter --
@@ -91,7 +92,11 @@ RULES: dict[str, Rule] = {
     "a0_grid": Rule(list, "a non-empty comma-separated list of numbers > 0 (strengths a0 of the robustness table)", _positive_floats, True),
     "factors": Rule(list, "a non-empty comma-separated list of numbers > 0 (lengths c as multiples of the length of the perturbation)", _positive_floats, True),
     "robust_archs": Rule(list, "a non-empty comma-separated list of architectures (see advnb.models.ARCHITECTURES)", _architectures, True, str),
+    # -- rules added for the summary page --
+    "run_missing": Rule(bool, "true or false (run a chapter whose record of this build is missing)"),
     "data_root": Rule(str, "an existing directory, or empty for the embedded digits", lambda v: v == "" or os.path.isdir(v)),
+    # -- rule added for advnb bench and the performance page --
+    "repeat": Rule(int, "an integer >= 1 (timed runs per measurement, after one warm-up)", lambda v: v >= 1),
 }
 
 
@@ -117,8 +122,10 @@ def convert(name: str, text: str) -> Any:
             return [rule.item(t) for t in items]
         if rule.kind is int:
             return convert_int(text)
+        if rule.kind is bool:
+            return {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}[text.strip().lower()]
         return rule.kind(text)
-    except ValueError:
+    except (ValueError, KeyError):
         raise ParameterError(f"parameter {name}: must be {rule.allowed} (got {text!r})") from None
 
 

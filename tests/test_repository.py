@@ -8,7 +8,9 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "book" / "chapters").glob("*.ipynb"))
+CHAPTERS = sorted((ROOT / "book" / "chapters").glob("*.ipynb"))
+RESULTS = sorted((ROOT / "book" / "results").glob("*.ipynb"))  # pages that read the chapters' records
+NOTEBOOKS = CHAPTERS + RESULTS
 
 
 def _name(req: str) -> str:
@@ -25,7 +27,8 @@ def test_environment_yml_matches_pyproject():
 
 
 def test_there_are_chapters():
-    assert {p.stem for p in NOTEBOOKS} >= {"setup", "theorem1", "theorem2", "growth", "lp_attacks", "gating",
+    assert {p.stem for p in RESULTS} >= {"summary"}
+    assert {p.stem for p in CHAPTERS} >= {"setup", "theorem1", "theorem2", "growth", "lp_attacks", "gating",
                                            "lemma1", "theorem3", "theorem4", "imbalance", "theorem5", "theorem6"}
 
 
@@ -46,9 +49,15 @@ def test_every_chapter_has_parameters_then_validation():
         assert 'os.environ.get("ADVNB_PROFILE"' in src, f"{path.name}: profile default must read ADVNB_PROFILE"
         nxt = "".join(cells[idx[0] + 1]["source"])
         assert "check(" in nxt, f"{path.name}: the cell after the parameters must validate them"
+        assert f'begin_record("{path.stem}", check(dict(' in nxt, f"{path.name}: the validation cell must begin its record"
+        last = "".join([c for c in cells if c["cell_type"] == "code"][-1]["source"])
+        assert "save_record()" in last, f"{path.name}: the last cell must save its record once the claims hold"
 
 
 def test_every_chapter_is_in_the_toc():
     toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
-    files = {c["file"] for c in toc["chapters"]}
-    assert {f"chapters/{p.stem}" for p in NOTEBOOKS} <= files
+    files = [c["file"] for c in toc["chapters"]]
+    assert {f"chapters/{p.stem}" for p in CHAPTERS} <= set(files)
+    assert {f"results/{p.stem}" for p in RESULTS} <= set(files)
+    # the results pages read the chapters' records, so they come after every chapter
+    assert max(files.index(f"chapters/{p.stem}") for p in CHAPTERS) < min(files.index(f"results/{p.stem}") for p in RESULTS)

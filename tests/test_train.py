@@ -1,3 +1,4 @@
+import os
 import warnings
 
 import pytest
@@ -31,47 +32,97 @@ def test_training_learns_and_is_cached(data, monkeypatch):
         assert torch.equal(p.cpu(), q.cpu())
 
 
-def test_same_seed_same_weights(data, tmp_path, monkeypatch):
-    a, _ = T.train(CFG, data, progress=False)
+def _same(a, b) -> bool:
+    return all(torch.equal(p.cpu(), q.cpu()) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+# every source of randomness in training: initialisation, data subset, batch order, and (for
+# adversarial training) the PGD random start; and the sigmoid head of Sec. 3.3 on odd-vs-even digits
+SMALL = dict(hidden=32, n_train=300, epochs=1)
+DETERMINISM = {
+    "vanilla": (CFG, False),
+    "linf-pgd": (T.TrainConfig(**SMALL, adv="linf", eps=0.1, adv_steps=2), False),
+    "l2-pgd-sigmoid": (T.TrainConfig(**SMALL, n_classes=1, adv="l2", eps=1.0, adv_steps=2), True),
+}
+
+
+@pytest.mark.parametrize("case", list(DETERMINISM))
+def test_same_seed_same_weights(data, tmp_path, monkeypatch, case):
+    """Training one TrainConfig twice, into two fresh caches, gives bitwise-identical weights
+    (and another seed does not)."""
+    from dataclasses import replace
+
+    from advnb.data import as_binary
+
+    config, binary = DETERMINISM[case]
+    d = as_binary(data) if binary else data
+    config = replace(config, data=d.source)
+    a, acc_a = T.train(config, d, progress=False)
     monkeypatch.setenv("ADVNB_CACHE", str(tmp_path / "other"))
-    b, _ = T.train(CFG, data, progress=False)
-    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    b, acc_b = T.train(config, d, progress=False)
+    assert _same(a, b) and acc_a == acc_b
+    monkeypatch.setenv("ADVNB_CACHE", str(tmp_path / "third"))
+    c, _ = T.train(replace(config, seed=config.seed + 1), d, progress=False)
+    assert not _same(a, c)
 
 
 def test_different_config_different_key():
     assert CFG.key() != T.TrainConfig(hidden=32, n_train=500, epochs=2, seed=1).key()
 
 
-@pytest.mark.parametrize("damage", ["truncate", "garbage", "other_config"])
+@pytest.mark.parametrize("damage", ["truncate", "half", "empty", "garbage", "other_config", "wrong_shapes", "not_a_dict"])
 def test_corrupt_entry_is_retrained_with_warning(data, damage):
-    T.train(CFG, data, progress=False)
+    """A damaged entry is retrained with a warning and replaced by a good one (the same weights)."""
+    first, _ = T.train(CFG, data, progress=False)
     (path,) = T.cache_dir().glob("*.pt")
     if damage == "truncate":
         path.write_bytes(path.read_bytes()[:100])
+    elif damage == "half":  # a write cut off half-way
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif damage == "empty":
+        path.write_bytes(b"")
     elif damage == "garbage":
         path.write_bytes(b"not a checkpoint")
-    else:
+    elif damage == "other_config":
         payload = torch.load(path, weights_only=True)
         payload["config"] = "{}"
         torch.save(payload, path)
+    elif damage == "wrong_shapes":  # the right configuration over weights of another network
+        payload = torch.load(path, weights_only=True)
+        payload["state_dict"] = {k: v[..., :1] for k, v in payload["state_dict"].items()}
+        torch.save(payload, path)
+    else:
+        torch.save([1, 2, 3], path)
     with pytest.warns(UserWarning, match="unusable"):
         model, acc = T.train(CFG, data, progress=False)
-    assert acc > 0.5
+    assert acc > 0.5 and _same(model, first)
+    assert [p.name for p in T.cache_dir().iterdir()] == [path.name]  # replaced in place, no *.tmp left
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        T.train(CFG, data, progress=False)  # the rewritten entry is trusted again
+        again, _ = T.train(CFG, data, progress=False)  # the rewritten entry is trusted again
+    assert _same(again, first)
 
 
-def test_checkpoint_is_not_unpickled_unsafely(data):
+def test_checkpoint_is_not_unpickled_unsafely(data, tmp_path):
+    """A checkpoint whose unpickling would run code (here: create a folder) is refused, and the
+    code never runs; the entry is retrained. (Unpickled unsafely, the payload would still fail
+    to load, so the warning alone proves nothing: the folder is the witness.)"""
     T.train(CFG, data, progress=False)
     (path,) = T.cache_dir().glob("*.pt")
+    witness = tmp_path / "pwned"
 
     class Evil:
         def __reduce__(self):
-            return (print, ("pwned",))
+            return (os.mkdir, (str(witness),))
 
-    torch.save({"config": "x", "state_dict": {}, "test_acc": Evil()}, path)
+    payload = torch.load(path, weights_only=True)
+    payload["test_acc"] = Evil()
+    torch.save(payload, path)
     with pytest.warns(UserWarning, match="unusable"):
+        T.train(CFG, data, progress=False)
+    assert not witness.exists(), "the checkpoint was unpickled with arbitrary code execution"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         T.train(CFG, data, progress=False)
 
 
