@@ -67,3 +67,23 @@ def test_failed_run_leaves_no_complete_looking_file(tmp_path):
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith("advnb: error: chapter theorem2 failed") and "data_root" in last
     assert sorted(p.name for p in out.iterdir()) == ["theorem2.failed.ipynb"]
+
+
+def test_terminated_run_leaves_nothing_behind(tmp_path):
+    """SIGTERM (a cancelled job) while the chapter executes: exit 130, no file and no temporary folder."""
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen([*ADVNB, "run", "theorem2", "--profile", "smoke", "--output-dir", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not (out.exists() and any(out.glob(".theorem2-*"))):  # the run's temporary folder: executing
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.2)
+    time.sleep(2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted" in err.strip().splitlines()[-1]
+    assert list(out.iterdir()) == [], list(out.iterdir())
