@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from .attacks import pgd
 from .data import Dataset, subset
 from .hessian import attack_succeeded, loss as per_sample_loss
 from .models import build_model
+from .record import atomic_write
 
 
 ADVERSARIAL = ("none", "linf", "l2")
@@ -167,21 +167,12 @@ def _load(path: Path, config: TrainConfig) -> tuple[nn.Module, float] | None:
 
 
 def _save(path: Path, config: TrainConfig, model: nn.Module, test_acc: float) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "config": json.dumps(asdict(config), sort_keys=True),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "test_acc": test_acc,
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
 def train(config: TrainConfig, data: Dataset, device: torch.device | str = "cpu", progress: bool = True) -> tuple[nn.Module, float]:
@@ -193,6 +184,8 @@ def train(config: TrainConfig, data: Dataset, device: torch.device | str = "cpu"
         raise ValueError(f"config.data is {config.data!r} but the dataset is {data.source!r}")
     device = torch.device(device)
     path = cache_dir() / f"{config.arch}-{config.key()}.pt"
+    if path.is_dir():
+        raise RuntimeError(f"cache entry {path} is a folder, not a checkpoint; remove it (ADVNB_CACHE={cache_dir()})")
     cached = _load(path, config) if path.exists() else None
     if cached is not None:
         model, acc = cached

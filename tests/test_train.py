@@ -161,3 +161,26 @@ def test_adversarial_training_uses_pgd_and_is_more_robust(data, monkeypatch):
 
     assert acc_r > 0.6 and acc_v > 0.8
     assert robust_acc(robust) > robust_acc(vanilla) + 0.2
+
+
+def test_a_folder_in_place_of_an_entry_is_a_clear_error(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("ADVNB_CACHE", str(tmp_path))
+    config = T.TrainConfig(hidden=8, n_train=64, epochs=1, data=data.source)
+    (tmp_path / f"{config.arch}-{config.key()}.pt").mkdir(parents=True)
+    with pytest.raises(RuntimeError, match="is a folder"):
+        T.train(config, data, progress=False)
+
+
+def test_cache_entries_are_readable_by_others(data, tmp_path, monkeypatch):
+    import os
+    import stat
+
+    monkeypatch.setenv("ADVNB_CACHE", str(tmp_path))
+    old = os.umask(0o022)
+    try:
+        config = T.TrainConfig(hidden=8, n_train=64, epochs=1, data=data.source)
+        T.train(config, data, progress=False)
+    finally:
+        os.umask(old)
+    entry = tmp_path / f"{config.arch}-{config.key()}.pt"
+    assert stat.S_IMODE(entry.stat().st_mode) == 0o644
