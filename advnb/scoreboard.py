@@ -197,8 +197,9 @@ def _theorem3(R):
     r = R["theorem3"]
     residuals = dict(part.split(": ") for part in r["sympy_residuals"].split(", "))  # "flow: 0, delta: 0, ..."
     exact = all(v == "0" for v in residuals.values())
-    return (f"sympy residuals of the flow, δ̂ and Eqs. (9)-(11): {'all 0' if exact else r['sympy_residuals']}; κ′ = {_range(r['t2_min'], r['t2_max'])} "
-            f"(β = {_fmt(r['table_beta'])}, A2)", _verdict(exact and r["t2_max"] <= 1e-3))
+    return (f"sympy residuals of the flow, δ̂ and Eqs. (9)-(11): {'all 0' if exact else r['sympy_residuals']}; "
+            f"κ′ = {_range(r['t2_min'], r['t2_max'])} (β = {_fmt(r['table_beta'])}, A2)",
+            _verdict(exact and r["t2_max"] <= 1e-3))
 
 
 def _table2(R):
