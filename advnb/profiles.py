@@ -2,7 +2,7 @@
 
 One parameter, ``profile``, sizes every chapter:
 
-- ``smoke``: CI size; each chapter well under a minute on 2 CPU cores.
+- ``smoke``: CI size; each chapter seconds to about two minutes on 2 CPU cores (training included).
 - ``quick``: a laptop CPU; the whole book in minutes.
 - ``paper``: the paper's sizes, meant for a GPU.
 - ``auto``: ``paper`` when CUDA is available, ``quick`` otherwise.

@@ -27,7 +27,7 @@ def test_environment_yml_matches_pyproject():
 
 
 def test_there_are_chapters():
-    assert {p.stem for p in RESULTS} >= {"summary"}
+    assert {p.stem for p in RESULTS} >= {"summary", "performance"}
     assert {p.stem for p in CHAPTERS} >= {"setup", "theorem1", "theorem2", "growth", "lp_attacks", "gating",
                                            "lemma1", "theorem3", "theorem4", "imbalance", "theorem5", "theorem6"}
 
