@@ -186,7 +186,8 @@ def _a2(R):
     r = R["gating"]
     mlp_ok = r["mlp_kappa_real_max"] <= 1e-3 and r["flipped_untied_max"] <= 0.01
     pool_ok = r["pool_kappa_real_max"] <= 2 * r["pool_kappa_frozen_max"]
-    return (f"untied ReLU gates flipped ≤ {_fmt(r['flipped_untied_max'])}; λ₁ moves ≤ {_fmt(r['mlp_eig_max'])} (MLPs), "
+    mlp_eig = "unchanged" if r["mlp_eig_max"] == 0 else f"moves ≤ {_fmt(r['mlp_eig_max'])}"
+    return (f"untied ReLU gates flipped ≤ {_fmt(r['flipped_untied_max'])}; relative change of λ₁: {mlp_eig} (MLPs), "
             f"{_range(r['pool_eig_min'], r['pool_eig_max'])} (max-pool nets); κ without A2: MLPs ≤ "
             f"{_fmt(r['mlp_kappa_real_max'])}, max-pool nets {_range(r['pool_kappa_real_min'], r['pool_kappa_real_max'])}",
             _verdict(mlp_ok and pool_ok, mlp_ok))
