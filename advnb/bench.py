@@ -47,7 +47,9 @@ from typing import Any, Callable
 
 import torch
 
+from .cli import UsageError, _Parser  # one-line errors, exit code 2, as for advnb run
 from .params import PROFILES, ParameterError, check, convert
+from .record import atomic_write
 
 C = 10  # classes of every comparison
 DEFAULT_SIZES = (784, 3072)  # input sizes of the dense-vs-push-through comparison
@@ -323,17 +325,6 @@ def machine(device: torch.device) -> dict:
     }
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def format_table(rec: dict) -> str:
     """A short human-readable summary of a record."""
     m = rec["machine"]
@@ -363,13 +354,6 @@ def format_table(rec: dict) -> str:
 
 
 # --------------------------------------------------------------------------- command line
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, exit code 2, no usage dump
-        from .cli import UsageError
-
-        raise UsageError(message)
 
 
 def _list(name: str, text: str, allowed: list[str] | tuple[str, ...], extra: str = "") -> list[str]:
@@ -447,8 +431,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """``advnb bench``: returns the exit code (0, 1 if a chapter failed, 2 on bad input)."""
-    from .cli import UsageError
-
     start = time.perf_counter()
     try:
         args = parse(argv)
@@ -476,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     text = json.dumps(rec, indent=2) + "\n"
     if args.output:
-        write_atomic(args.output, text)
+        atomic_write(args.output, lambda tmp: Path(tmp).write_text(text))
     print(text if args.json else format_table(rec), end="" if args.json else "\n")
     for where, error in rec["chapter_errors"].items():
         print(f"advnb: error: {where}: {error}", file=sys.stderr)

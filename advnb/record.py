@@ -115,16 +115,23 @@ def code_fingerprint(notebook: Path) -> str:
     return h.hexdigest()
 
 
-def record_key(chapter: str, parameters: dict[str, Any], notebook: Path) -> str:
-    """The key of a run: code fingerprint, resolved profile and device, other parameters."""
+def _resolved(parameters: dict[str, Any]) -> tuple[str, str | None]:
+    """The concrete profile and device a run's parameters ask for (device None: the chapter has none)."""
     from .profiles import resolve_device, resolve_name
 
+    device = str(resolve_device(parameters["device"])) if "device" in parameters else None
+    return resolve_name(parameters.get("profile")), device
+
+
+def record_key(chapter: str, parameters: dict[str, Any], notebook: Path) -> str:
+    """The key of a run: code fingerprint, resolved profile and device, other parameters."""
+    profile, device = _resolved(parameters)
     rest = {k: v for k, v in parameters.items() if k not in ("profile", "device")}
     blob = json.dumps({
         "chapter": chapter,
         "code": code_fingerprint(notebook),
-        "profile": resolve_name(parameters.get("profile")),
-        "device": str(resolve_device(parameters["device"])) if "device" in parameters else None,
+        "profile": profile,
+        "device": device,
         "parameters": jsonable(rest),
     }, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
@@ -162,17 +169,17 @@ def save_record() -> Path:
     name glued in the run to its JSON value. The write is atomic.
     """
     from .cli import available_chapters
-    from .profiles import resolve_device, resolve_name
 
     if _RUN["chapter"] is None:
         raise RuntimeError("save_record() before begin_record(): the chapter's validation cell did not run")
     chapter, params = _RUN["chapter"], _RUN["parameters"]
     key = record_key(chapter, params, available_chapters()[chapter])
+    profile, device = _resolved(params)
     record = {
         "chapter": chapter,
         "key": key,
-        "profile": resolve_name(params.get("profile")),
-        "device": str(resolve_device(params["device"])) if "device" in params else None,
+        "profile": profile,
+        "device": device,
         "parameters": jsonable(params),
         "elapsed_s": round(time.perf_counter() - _RUN["start"], 3),
         "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
