@@ -1,6 +1,6 @@
 """Benchmark: Theorem 2 by the C x C push-through form against the dense n x n eigen-sum.
 
-A thin front end to ``advnb.bench`` (one implementation; ``advnb bench`` measures this
+A thin front end to ``advnb.book.bench`` (one implementation; ``advnb bench`` measures this
 and more, and writes a JSON record). Prints, in one run on this machine:
   1. n = 784 (MNIST) and n = 3072 (CIFAR): push-through vs dense eigendecomposition, the
      speed-up ratio and the largest relative difference of deltâ;
@@ -18,7 +18,7 @@ import argparse
 import torch
 
 from advnb import bench
-from advnb.profiles import resolve_device
+from advnb.nets.profiles import resolve_device
 
 
 def main() -> None:

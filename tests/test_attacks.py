@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from advnb.attacks import gradient_ascent, pgd
-from advnb.hessian import loss
-from advnb.models import TwoLayerReLU
+from advnb.core.attacks import gradient_ascent, pgd
+from advnb.core.losses import loss
+from advnb.nets.models import TwoLayerReLU
 
 
 @pytest.fixture

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from advnb import bench
-from advnb.params import ParameterError, check
+from advnb.book import bench
+from advnb.base import ParameterError
+from advnb.book.params import check
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--chapters", "none", "--device", "cpu", "--repeat", "1", "--sizes", "32,64", "--batch", "1", "--steps", "2"]
@@ -77,7 +78,7 @@ def test_both_forms_agree(tiny_record):
 def test_jacobian_loop_is_the_linearisation():
     import torch
 
-    from advnb.gating import linearize
+    from advnb.core.linearize import linearize
 
     model, x = bench.zoo_network(torch.device("cpu")), bench.digits_like(3, torch.device("cpu"))
     J, b = linearize(model, x)
@@ -96,7 +97,7 @@ def test_defaults_measure_n784_and_n3072_and_every_chapter_at_smoke():
 
 def test_chapter_times_come_from_the_run_records(monkeypatch, tmp_path):
     """The chapter loop reads wall_time_s back, records a failure as None, and restores $ADVNB_CACHE."""
-    import advnb.cli
+    import advnb.book.runs
 
     seen = []
 
@@ -109,7 +110,7 @@ def test_chapter_times_come_from_the_run_records(monkeypatch, tmp_path):
         path.write_text(json.dumps({"wall_time_s": 1.5}))
         return path
 
-    monkeypatch.setattr(advnb.cli, "run", fake_run)
+    monkeypatch.setattr(advnb.book.runs, "run", fake_run)
     before = os.environ["ADVNB_CACHE"]
     seconds, errors = bench.chapter_seconds(["smoke"], ["setup", "theorem1"], "cpu", "fresh")
     assert seconds == {"smoke": {"setup": 1.5, "theorem1": None}}
@@ -139,7 +140,7 @@ def test_bad_input_is_one_line_exit_2(capsys, tmp_path, args, name):
 
 
 def test_bad_input_from_the_command_line_has_no_traceback():
-    r = subprocess.run([sys.executable, "-m", "advnb.bench", "--repeat", "0"], capture_output=True, text=True,
+    r = subprocess.run([sys.executable, "-m", "advnb.book.bench", "--repeat", "0"], capture_output=True, text=True,
                        cwd=ROOT, timeout=120)
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.strip().splitlines() == [r.stderr.strip()] and "Traceback" not in r.stderr

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-ADVNB = [sys.executable, "-m", "advnb.cli"]
+ADVNB = [sys.executable, "-m", "advnb.book.cli"]
 
 
 def advnb(*args, cwd=None):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from advnb.data import EMBEDDED, load_mnist, subset
-from advnb.params import ParameterError
+from advnb.nets.data import EMBEDDED, load_mnist, subset
+from advnb.base import ParameterError
 
 
 def test_embedded_split_is_deterministic_and_stratified():
@@ -58,7 +58,7 @@ def test_subset_is_seeded():
 
 
 def test_binary_task_is_odd_vs_even_and_keeps_images():
-    from advnb.data import BINARY_TASK, as_binary, binary_labels
+    from advnb.nets.data import BINARY_TASK, as_binary, binary_labels
 
     y = torch.arange(10)
     assert binary_labels(y).tolist() == [-1, 1, -1, 1, -1, 1, -1, 1, -1, 1]
@@ -73,7 +73,7 @@ def test_binary_task_is_odd_vs_even_and_keeps_images():
 
 
 def test_accuracy_of_a_sigmoid_head_uses_the_sign():
-    from advnb.train import accuracy, correctly_classified
+    from advnb.nets.train import accuracy, correctly_classified
 
     class Sign(torch.nn.Module):
         def __init__(self):

@@ -1,4 +1,4 @@
-"""advnb.directions: Theorem 2 at any beta, the norm-matched beta, C3, and the l2 / l-inf comparison."""
+"""advnb.chapters.lp_attacks: Theorem 2 at any beta, the norm-matched beta, C3, and the l2 / l-inf comparison."""
 
 import math
 
@@ -10,10 +10,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from advnb import directions as D  # noqa: E402
-from advnb.models import TwoLayerReLU  # noqa: E402
-from advnb.params import ParameterError, check  # noqa: E402
-from advnb.theory import delta_eigensum, infinite_step_delta  # noqa: E402
+from advnb.core import theory
+from advnb.chapters import lp_attacks
+from advnb.core import metrics
+from advnb.chapters import common
+from advnb.chapters import figures  # noqa: E402
+from advnb.nets.models import TwoLayerReLU  # noqa: E402
+from advnb.base import ParameterError  # noqa: E402
+from advnb.book.params import check
+from advnb.core.theory import delta_eigensum, infinite_step_delta  # noqa: E402
 from conftest import random_instance  # noqa: E402
 
 
@@ -35,7 +40,7 @@ def dense_v1(J, hz):
 @pytest.mark.parametrize("beta", [1e-6, 1e-2, 0.7, 5.0])
 def test_delta_hat_matches_pushthrough_and_eigensum(softmax, beta):
     J, hz, g_z = random_instance(B=4, seed=2, softmax=softmax)
-    d = D.delta_hat(D.spectrum(J, hz, g_z), beta)
+    d = theory.delta_hat(theory.spectrum(J, hz, g_z), beta)
     push = infinite_step_delta(J, hz, g_z, beta).delta
     dense = delta_eigensum(J, hz, g_z, beta).delta
     assert rel(d.delta, push) < 1e-12
@@ -47,7 +52,7 @@ def test_delta_hat_matches_pushthrough_and_eigensum(softmax, beta):
 def test_per_sample_beta_equals_one_call_per_sample():
     J, hz, g_z = random_instance(B=3, seed=7)
     betas = torch.tensor([1e-3, 0.4, 3.0], dtype=torch.float64)
-    d = D.delta_hat(D.spectrum(J, hz, g_z), betas).delta
+    d = theory.delta_hat(theory.spectrum(J, hz, g_z), betas).delta
     for i in range(3):
         ref = delta_eigensum(J[i:i + 1], hz[i:i + 1], g_z[i:i + 1], betas[i].item()).delta
         assert rel(d[i:i + 1], ref) < 1e-12
@@ -55,11 +60,11 @@ def test_per_sample_beta_equals_one_call_per_sample():
 
 def test_direction_stays_finite_where_the_exponential_overflows():
     J, hz, g_z = random_instance(B=3, seed=1, softmax=False)
-    spec = D.spectrum(J, hz, g_z)
+    spec = theory.spectrum(J, hz, g_z)
     beta = 2000.0 / spec.lam[:, 0].min().item()  # beta lambda_1 >= 2000: e^{2000} is inf in float64
     assert torch.isinf(infinite_step_delta(J, hz, g_z, beta).delta).any() or \
         torch.isnan(infinite_step_delta(J, hz, g_z, beta).delta).any()
-    d = D.delta_hat(spec, beta)
+    d = theory.delta_hat(spec, beta)
     assert torch.isfinite(d.unit).all() and torch.isfinite(d.log_norm).all()
     # the log-norm is beta lambda_1 + log(gamma_1 / lambda_1) up to e^{-beta (lambda_1 - lambda_2)}
     expect = beta * spec.lam[:, 0] + torch.log(spec.gamma[:, 0].abs() / spec.lam[:, 0])
@@ -68,7 +73,7 @@ def test_direction_stays_finite_where_the_exponential_overflows():
 
 def test_log_coefficients_limits():
     lam = torch.tensor([[0.0, 1e-300, 1e-8, 2.0, 1e4]], dtype=torch.float64)
-    logc = D.log_coefficients(lam, 0.5)
+    logc = theory.log_coefficients(lam, 0.5)
     # lambda = 0 and tiny lambda: c = beta; moderate: exact; huge: beta lambda - log lambda
     assert logc[0, 0].item() == pytest.approx(math.log(0.5), abs=1e-15)
     assert logc[0, 1].item() == pytest.approx(math.log(0.5), abs=1e-15)
@@ -103,9 +108,9 @@ def _bisect_by_hand(J, hz, g_z, target, lo=1e-12, hi=1e3, iters=80):
 @pytest.mark.parametrize("softmax", [True, False])
 def test_match_beta_against_bisection_by_hand(softmax):
     J, hz, g_z = random_instance(B=4, seed=3, softmax=softmax)
-    spec = D.spectrum(J, hz, g_z)
+    spec = theory.spectrum(J, hz, g_z)
     target = torch.tensor([1e-4, 0.05, 1.0, 20.0], dtype=torch.float64)
-    beta = D.match_beta(spec, target)
+    beta = theory.match_beta(spec, target)
     hand = _bisect_by_hand(J, hz, g_z, target)
     assert torch.allclose(beta, hand, rtol=1e-10)
     reached = torch.stack([delta_eigensum(J[i:i + 1], hz[i:i + 1], g_z[i:i + 1], beta[i].item()).delta[0]
@@ -115,8 +120,8 @@ def test_match_beta_against_bisection_by_hand(softmax):
 
 def test_norm_grows_with_beta():
     J, hz, g_z = random_instance(B=3, seed=4)
-    spec = D.spectrum(J, hz, g_z)
-    norms = torch.stack([D.delta_hat(spec, b).log_norm for b in torch.logspace(-5, 3, 40).tolist()])
+    spec = theory.spectrum(J, hz, g_z)
+    norms = torch.stack([theory.delta_hat(spec, b).log_norm for b in torch.logspace(-5, 3, 40).tolist()])
     assert (norms.diff(dim=0) > 0).all()
 
 
@@ -126,7 +131,7 @@ def test_l2_flow_is_the_a1_path_by_arc_length():
     J, hz, g_z = random_instance(B=3, seed=5, softmax=False)
     hx = (J.transpose(1, 2) @ hz @ J).numpy()
     g_x = (J.transpose(1, 2) @ g_z[:, :, None])[..., 0].numpy()
-    spec = D.spectrum(J, hz, g_z)
+    spec = theory.spectrum(J, hz, g_z)
     errors = []
     for m in (100, 1000, 10000):
         alpha = 3.0 / m
@@ -135,8 +140,8 @@ def test_l2_flow_is_the_a1_path_by_arc_length():
             g = g_x + np.einsum("bij,bj->bi", hx, delta)
             delta = delta + alpha * g / np.linalg.norm(g, axis=1, keepdims=True)
         delta = torch.from_numpy(delta)
-        beta = D.match_beta(spec, delta.norm(dim=1))
-        errors.append(D.one_minus_cos(D.delta_hat(spec, beta).unit, delta).max().item())
+        beta = theory.match_beta(spec, delta.norm(dim=1))
+        errors.append(lp_attacks.one_minus_cos(theory.delta_hat(spec, beta).unit, delta).max().item())
     assert errors[2] < 1e-7
     assert errors[0] > errors[1] > errors[2]  # first-order convergence in the step length
     assert errors[1] / errors[2] > 50
@@ -149,13 +154,13 @@ def test_c3_limits_on_a_random_instance():
     J, hz, g_z = random_instance(B=4, seed=6, softmax=False)
     v1, lam1, lam2 = dense_v1(J, hz)
     assert (lam1 > lam2 * 1.01).all()
-    spec = D.spectrum(J, hz, g_z)
-    assert (D.abs_cos(spec.V[:, :, 0], v1) > 1 - 1e-12).all()
-    small = D.delta_hat(spec, 1e-7).unit
-    assert (D.cos(small, spec.g_x) > 1 - 1e-10).all()
-    big = D.delta_hat(spec, 200.0 / (lam1 - lam2).min().item()).unit
-    assert (D.abs_cos(big, v1) > 1 - 1e-12).all()
-    df = D.c3_curves(spec, [1e-7, 1e-2, 1.0, 1e2, 1e4])
+    spec = theory.spectrum(J, hz, g_z)
+    assert (metrics.abs_cos(spec.V[:, :, 0], v1) > 1 - 1e-12).all()
+    small = theory.delta_hat(spec, 1e-7).unit
+    assert (metrics.cos(small, spec.g_x) > 1 - 1e-10).all()
+    big = theory.delta_hat(spec, 200.0 / (lam1 - lam2).min().item()).unit
+    assert (metrics.abs_cos(big, v1) > 1 - 1e-12).all()
+    df = lp_attacks.c3_curves(spec, [1e-7, 1e-2, 1.0, 1e2, 1e4])
     assert list(df.columns) == ["beta", "cos_g", "cos_v1", "one_minus_cos_g", "one_minus_cos_v1", "cos_g_min", "cos_v1_min"]
     assert (df["one_minus_cos_g"].diff().dropna() >= -1e-15).all()
     assert (df["one_minus_cos_v1"].diff().dropna() <= 1e-15).all()
@@ -167,7 +172,7 @@ def test_c3_limits_on_a_random_instance():
 def test_one_minus_abs_cos_is_precise():
     a = torch.tensor([[1.0, 1e-9, 0.0]], dtype=torch.float64)
     b = torch.tensor([[-1.0, 0.0, 0.0]], dtype=torch.float64)
-    assert D.one_minus_abs_cos(a, b).item() == pytest.approx(0.5e-18, rel=1e-6)
+    assert metrics.one_minus_abs_cos(a, b).item() == pytest.approx(0.5e-18, rel=1e-6)
 
 
 # ----------------------------------------------------------------------------- attacks beside Theorem 2
@@ -186,7 +191,7 @@ def net_and_batch():
 def test_lp_match_small_steps_frozen_gating(net_and_batch, norm):
     model, x, y = net_and_batch
     alpha = 1e-3 if norm == "l2" else 1e-4
-    res = D.lp_match(model, x, y, norm, None, alpha, 200, clip=False, frozen_gating=True)
+    res = common.lp_match(model, x, y, norm, None, alpha, 200, clip=False, frozen_gating=True)
     assert torch.allclose(res.delta_hat.norm(dim=1), res.target.norm(dim=1), rtol=1e-10)
     if norm == "l2":
         assert (res.error < res.baseline).all()
@@ -201,12 +206,12 @@ def test_lp_match_small_steps_frozen_gating(net_and_batch, norm):
 def test_run_variant_and_tables(net_and_batch):
     model, x, y = net_and_batch
     nets = {"tiny": model}
-    df = D.matching_table(nets, {"tiny": (x, y)}, {"l2": 0.05, "linf": 0.005}, 5, 2.5, labels={"tiny": "Tiny"})
-    assert len(df) == 2 * len(D.VARIANTS) and set(df["network"]) == {"Tiny"}
+    df = lp_attacks.matching_table(nets, {"tiny": (x, y)}, {"l2": 0.05, "linf": 0.005}, 5, 2.5, labels={"tiny": "Tiny"})
+    assert len(df) == 2 * len(common.VARIANTS) and set(df["network"]) == {"Tiny"}
     assert df[["error_mean", "baseline_mean", "beta_median"]].notna().all().all()
-    sw = D.eps_sweep(model, x, y, {"l2": 0.05, "linf": 0.005}, [1, 4], 5, 2.5)
-    assert len(sw) == 2 * 2 * len(D.VARIANTS)
-    a2 = sw[(sw["variant"] == D.VARIANTS[0].name) & (sw["norm"] == "l2")]
+    sw = lp_attacks.eps_sweep(model, x, y, {"l2": 0.05, "linf": 0.005}, [1, 4], 5, 2.5)
+    assert len(sw) == 2 * 2 * len(common.VARIANTS)
+    a2 = sw[(sw["variant"] == common.VARIANTS[0].name) & (sw["norm"] == "l2")]
     assert a2["error_mean"].iloc[1] > a2["error_mean"].iloc[0]  # a larger budget matches worse
     clipped = df[(df["norm"] == "l2") & (df["variant"] == "A2, projection + clip")]
     assert clipped["error_mean"].iloc[0] >= 0
@@ -214,7 +219,7 @@ def test_run_variant_and_tables(net_and_batch):
 
 def test_gradient_jump_smooth_network(net_and_batch):
     model, x, y = net_and_batch
-    assert D.gradient_jump(model, x, y, h=1e-8).max().item() < 1e-12
+    assert lp_attacks.gradient_jump(model, x, y, h=1e-8).max().item() < 1e-12
 
 
 # ----------------------------------------------------------------------------- figures
@@ -225,24 +230,24 @@ def test_figure1_panel_and_magnification():
     x = torch.rand(2, 784, generator=g, dtype=torch.float64)
     real = torch.randn(2, 784, generator=g, dtype=torch.float64)
     pred = real + 1e-4 * torch.randn(2, 784, generator=g, dtype=torch.float64)
-    assert D.magnification(real, pred) in (1e3, 1e4)
-    assert D.magnification(real, real) == 1.0
-    fig = D.figure1_panel(x, [D.Pair("a", real, "b", pred), D.Pair("c", real, "d", pred)], title="T")
+    assert lp_attacks.magnification(real, pred) in (1e3, 1e4)
+    assert lp_attacks.magnification(real, real) == 1.0
+    fig = figures.figure1_panel(x, [common.Pair("a", real, "b", pred), common.Pair("c", real, "d", pred)], title="T")
     assert len([ax for ax in fig.axes if ax.images]) == 2 * 7
     plt.close(fig)
 
 
 def test_plots_return_figures(net_and_batch):
     model, x, y = net_and_batch
-    df = D.matching_table({"tiny": model}, {"tiny": (x, y)}, {"l2": 0.05, "linf": 0.005}, 3, 2.5)
-    fig = D.plot_matching(df, bands={"l2": (1e-6, 1e-4)}, title="t")
+    df = lp_attacks.matching_table({"tiny": model}, {"tiny": (x, y)}, {"l2": 0.05, "linf": 0.005}, 3, 2.5)
+    fig = lp_attacks.plot_matching(df, bands={"l2": (1e-6, 1e-4)}, title="t")
     assert fig.axes[0].get_ylabel() and fig.axes[0].get_xlabel()
     plt.close(fig)
-    sw = D.eps_sweep(model, x, y, {"l2": 0.05, "linf": 0.005}, [1, 2], 3, 2.5)
-    plt.close(D.plot_eps_sweep(sw, "Tiny"))
+    sw = lp_attacks.eps_sweep(model, x, y, {"l2": 0.05, "linf": 0.005}, [1, 2], 3, 2.5)
+    plt.close(lp_attacks.plot_eps_sweep(sw, "Tiny"))
     J, hz, g_z = random_instance(seed=8, softmax=False)
-    spec = D.spectrum(J, hz, g_z)
-    plt.close(D.plot_c3(D.c3_curves(spec, [1e-3, 1.0, 1e3]), "Tiny", 0.9, (0.1, 1.0)))
+    spec = theory.spectrum(J, hz, g_z)
+    plt.close(lp_attacks.plot_c3(lp_attacks.c3_curves(spec, [1e-3, 1.0, 1e3]), "Tiny", 0.9, (0.1, 1.0)))
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -250,37 +255,37 @@ def test_plots_return_figures(net_and_batch):
 
 def test_bad_input(net_and_batch):
     J, hz, g_z = random_instance(B=3, seed=0)
-    spec = D.spectrum(J, hz, g_z)
+    spec = theory.spectrum(J, hz, g_z)
     with pytest.raises(ValueError):
-        D.spectrum(J[0], hz, g_z)
+        theory.spectrum(J[0], hz, g_z)
     with pytest.raises(ValueError):
-        D.spectrum(J, hz[:2], g_z)
+        theory.spectrum(J, hz[:2], g_z)
     for beta in (0.0, -1.0, float("nan"), float("inf"), torch.ones(2, dtype=torch.float64)):
         with pytest.raises(ValueError):
-            D.delta_hat(spec, beta)
+            theory.delta_hat(spec, beta)
     for target in (torch.zeros(3), -torch.ones(3), torch.ones(2), torch.tensor([1.0, float("nan"), 1.0])):
         with pytest.raises(ValueError):
-            D.match_beta(spec, target.double())
-    zero = D.spectrum(J, hz, torch.zeros_like(g_z))
+            theory.match_beta(spec, target.double())
+    zero = theory.spectrum(J, hz, torch.zeros_like(g_z))
     with pytest.raises(ValueError):
-        D.match_beta(zero, torch.ones(3, dtype=torch.float64))
+        theory.match_beta(zero, torch.ones(3, dtype=torch.float64))
     with pytest.raises(ValueError):
-        D.delta_hat(zero, 1.0)
+        theory.delta_hat(zero, 1.0)
     with pytest.raises(ValueError):
-        D.c3_curves(D.spectrum(J, torch.zeros_like(hz), g_z), [1.0])
+        lp_attacks.c3_curves(theory.spectrum(J, torch.zeros_like(hz), g_z), [1.0])
     model, x, y = net_and_batch
     with pytest.raises(ValueError):
-        D.run_variant(model, x, y, "l2", 0.0, 5, 2.5, D.VARIANTS[0])
+        common.run_variant(model, x, y, "l2", 0.0, 5, 2.5, common.VARIANTS[0])
     with pytest.raises(ValueError):
-        D.run_variant(model, x, y, "l2", 0.1, 0, 2.5, D.VARIANTS[0])
+        common.run_variant(model, x, y, "l2", 0.1, 0, 2.5, common.VARIANTS[0])
     with pytest.raises(ValueError):
-        D.run_variant(model, x, y, "l1", 0.1, 5, 2.5, D.VARIANTS[0])
+        common.run_variant(model, x, y, "l1", 0.1, 5, 2.5, common.VARIANTS[0])
     with pytest.raises(ValueError):
-        D.gradient_jump(model, x, y, h=0.0)
+        lp_attacks.gradient_jump(model, x, y, h=0.0)
     with pytest.raises(ValueError):
-        D.figure1_panel(x, [])
+        figures.figure1_panel(x, [])
     with pytest.raises(ValueError):
-        D.figure1_panel(torch.rand(2, 784), [D.Pair("a", torch.zeros(2, 784), "b", torch.zeros(3, 784))])
+        figures.figure1_panel(torch.rand(2, 784), [common.Pair("a", torch.zeros(2, 784), "b", torch.zeros(3, 784))])
 
 
 def test_chapter_parameter_rules():
@@ -294,7 +299,7 @@ def test_chapter_parameter_rules():
 def test_one_thread_restores_the_thread_count():
     n = torch.get_num_threads()
     with pytest.raises(RuntimeError):
-        with D.one_thread():
+        with common.one_thread():
             assert torch.get_num_threads() == 1
             raise RuntimeError
     assert torch.get_num_threads() == n

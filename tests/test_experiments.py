@@ -4,13 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from advnb import experiments
-from advnb.attacks import gradient_ascent
-from advnb.gating import affine_logits, linearize
-from advnb.hessian import loss_derivatives
-from advnb.metrics import loglog_slope
-from advnb.models import TwoLayerReLU
-from advnb.theory import gradient_flow
+from advnb.chapters import theorem1
+from advnb.chapters import theorem2
+from advnb.core.attacks import gradient_ascent
+from advnb.core.linearize import affine_logits, linearize
+from advnb.core.losses import loss_derivatives
+from advnb.core.metrics import loglog_slope
+from advnb.nets.models import TwoLayerReLU
+from advnb.core.theory import gradient_flow
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def test_gradient_flow_of_a_tiny_beta_is_one_gradient_step(net_and_batch):
 
 def test_residual_split(net_and_batch):
     model, x, y = net_and_batch
-    table, floor = experiments.residual_vs_m(model, x, y, 0.5, [1, 8, 16, 32, 64, 128], progress=False)
+    table, floor = theorem1.residual_vs_m(model, x, y, 0.5, [1, 8, 16, 32, 64, 128], progress=False)
     assert table["rho"].iloc[0] < 1e-12  # one step is exact for any H̄_z
     fit = table[table["m"] >= 8]
     assert abs(loglog_slope(fit["m"], fit["euler"]) + 1) < 0.1
@@ -65,6 +66,6 @@ def test_loglog_slope():
 
 
 def test_theorem2_at_scale_small():
-    r = experiments.theorem2_at_scale((3, 16, 16), beta=0.01, m=20, batch=2)
+    r = theorem2.theorem2_at_scale((3, 16, 16), beta=0.01, m=20, batch=2)
     assert r["n"] == 768 and r["delta_hat"].shape == (2, 3, 16, 16)
     assert r["kappa"] < 1e-3 and r["dense_gib"] == pytest.approx(768**2 * 8 / 2**30)

@@ -1,8 +1,8 @@
 import torch
 from torch import nn
 
-from advnb.gating import flipped_fraction, gating_states, linearize
-from advnb.models import TwoLayerReLU
+from advnb.core.linearize import flipped_fraction, gating_states, linearize
+from advnb.nets.models import TwoLayerReLU
 
 
 def test_linearize_matches_autograd_jacobian_and_is_exact():

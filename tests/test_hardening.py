@@ -27,21 +27,24 @@ from pathlib import Path
 import pytest
 import torch
 
-from advnb import cli
-from advnb import train as T
-from advnb.params import RULES, ParameterError, check, convert
+from advnb import base
+from advnb.book import runs
+from advnb.book import cli
+from advnb.nets import train as T
+from advnb.book.params import RULES, check, convert
+from advnb.base import ParameterError
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAPTERS = cli.available_chapters()
-PARAMETERS = {chapter: cli.chapter_parameters(path) for chapter, path in CHAPTERS.items()}
+CHAPTERS = base.available_chapters()
+PARAMETERS = {chapter: runs.chapter_parameters(path) for chapter, path in CHAPTERS.items()}
 PAIRS = [(chapter, name) for chapter, params in PARAMETERS.items() for name in params]
 
 
 @pytest.fixture(autouse=True)
 def _restore_process_state():
-    """cli.main installs a SIGTERM handler and the validation cells start a record in advnb.record:
+    """cli.main installs a SIGTERM handler and the validation cells start a record in advnb.book.record:
     put both back, so that running them in-process leaves pytest as it was."""
-    from advnb import record
+    from advnb.book import record
 
     handler = signal.getsignal(signal.SIGTERM)
     run = copy.deepcopy(getattr(record, "_RUN", None))
@@ -156,7 +159,7 @@ def test_bad_values_are_derived_for_every_rule():
 
 def test_every_chapter_parameter_has_a_rule():
     missing = [f"{chapter}.{name}" for chapter, name in PAIRS if name not in RULES]
-    assert not missing, f"parameters without a rule in advnb.params.RULES: {missing}"
+    assert not missing, f"parameters without a rule in advnb.book.params.RULES: {missing}"
     assert len(CHAPTERS) >= 12 and all(PARAMETERS.values())
 
 
@@ -191,7 +194,7 @@ def test_cli_rejects_every_bad_value_in_one_line_and_writes_nothing(chapter, nam
         _one_error_line(stderr, name)
         assert stdout == "" and "Traceback" not in stderr
         assert not out.exists(), f"{chapter}: -p {name} {text!r} wrote {list(out.rglob('*'))}"
-    assert not T.cache_dir().exists()  # nothing trained, no record begun
+    assert not base.cache_dir().exists()  # nothing trained, no record begun
 
 
 @pytest.mark.parametrize("text", ["-inf", "-1e-3"])
@@ -334,7 +337,7 @@ def test_two_concurrent_chapter_runs_on_one_fresh_cache_give_identical_results(t
     procs = []
     for i in range(2):
         log = open(tmp_path / f"run{i}.log", "w")
-        cmd = [sys.executable, "-m", "advnb.cli", "run", DETERMINISM_CHAPTER, "--profile", "smoke",
+        cmd = [sys.executable, "-m", "advnb.book.cli", "run", DETERMINISM_CHAPTER, "--profile", "smoke",
                "-p", "device", "cpu", "-p", "seed", "0", "--output-dir", str(tmp_path / f"out{i}")]
         procs.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT), log))
     for p, log in procs:
@@ -363,8 +366,8 @@ TRAIN_AT_ONCE = textwrap.dedent("""
     from pathlib import Path
 
     import torch
-    from advnb import train as T
-    from advnb.data import Dataset
+    from advnb.nets import train as T
+    from advnb.nets.data import Dataset
 
     barrier, me = Path(sys.argv[1]), sys.argv[2]
     g = torch.Generator().manual_seed(0)  # a small synthetic data set: loading the digits takes seconds

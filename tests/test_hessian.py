@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch.func import grad, hessian
 
-from advnb.hessian import attack_succeeded, loss, loss_derivatives
+from advnb.core.losses import attack_succeeded, loss, loss_derivatives
 
 
 def _autograd(z, y):

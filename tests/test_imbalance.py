@@ -1,4 +1,4 @@
-"""advnb.imbalance: Â against a hand-written attack loop, the summaries on known inputs, Theorem 5's table."""
+"""advnb.chapters.imbalance: Â against a hand-written attack loop, the summaries on known inputs, Theorem 5's table."""
 
 import math
 
@@ -7,10 +7,14 @@ import pandas as pd
 import pytest
 import torch
 
-from advnb import effects, imbalance
-from advnb.attacks import gradient_ascent
-from advnb.hessian import loss, loss_derivatives
-from advnb.models import build_model
+from advnb.core import binary
+from advnb.chapters import common
+from advnb.core import metrics
+from advnb.chapters import imbalance
+from advnb.chapters import theorem5
+from advnb.core.attacks import gradient_ascent
+from advnb.core.losses import loss, loss_derivatives
+from advnb.nets.models import build_model
 
 
 def _net(arch="mlp-3", seed=0):
@@ -55,17 +59,17 @@ def test_a_hat_is_the_sum_over_the_attack_steps(arch):
     assert torch.allclose(res.hz_bar[:, 0, 0], hz_bar, rtol=1e-10)
     assert torch.allclose(res.delta.reshape(len(x), -1), delta, rtol=1e-10, atol=1e-14)
     expected = alpha * hz_bar * total
-    assert torch.allclose(imbalance.a_hat(res, y, beta), expected, rtol=1e-9)
+    assert torch.allclose(common.a_hat(res, y, beta), expected, rtol=1e-9)
 
 
 def test_a_hat_is_theorem3_strength_when_the_logit_gradient_is_constant():
     """Under frozen gating g̃ does not change along the attack, so Â = beta H̄_z ||g̃_x||^2 = 𝒜."""
     model = _net("mlp-3", seed=3)
     x, y = _batch(model, seed=4)
-    lp = effects.layer_pass(model, x, y)
+    lp = binary.layer_pass(model, x, y)
     res = gradient_ascent(model, x, y, 0.3, 20, frozen_gating=True)
-    A = effects.strength(0.3, res.hz_bar[:, 0, 0], lp.gt_x)
-    assert torch.allclose(imbalance.a_hat(res, y, 0.3), A, rtol=1e-9)
+    A = binary.strength(0.3, res.hz_bar[:, 0, 0], lp.gt_x)
+    assert torch.allclose(common.a_hat(res, y, 0.3), A, rtol=1e-9)
 
 
 def test_top_share_on_known_inputs():
@@ -99,16 +103,16 @@ def test_rank_correlations_table():
 def test_beta_for_strength_gives_the_largest_or_the_median_strength():
     model = _net("cnn-3", seed=5)
     x, y = _batch(model, B=9, seed=6)
-    lp = effects.layer_pass(model, x, y)
+    lp = binary.layer_pass(model, x, y)
     strengths = lp.hz * lp.gt_x.pow(2).sum(1)
-    beta = imbalance.beta_for_strength(model, x, y, 0.2)
+    beta = common.beta_for_strength(model, x, y, 0.2)
     assert (beta * strengths).max().item() == pytest.approx(0.2, rel=1e-12)
-    beta = imbalance.beta_for_strength(model, x, y, 0.2, statistic="median")
+    beta = common.beta_for_strength(model, x, y, 0.2, statistic="median")
     assert (beta * strengths).median().item() == pytest.approx(0.2, rel=1e-12)
 
 
 def test_kappa_prime_by_move_of_an_empty_table_has_the_columns():
-    kp = imbalance.kappa_prime_by_move(pd.DataFrame(columns=["mode", "f", "phi_star", "phi_hat"]))
+    kp = theorem5.kappa_prime_by_move(pd.DataFrame(columns=["mode", "f", "phi_star", "phi_hat"]))
     assert list(kp.columns) == ["mode", "f", "kappa_prime"] and kp.empty
 
 
@@ -129,21 +133,21 @@ def test_c67_samples_reduce_to_eq9_and_the_c6_factor_identity():
     model = _net("mlp-3", seed=9)
     x, y = _batch(model, B=8, seed=10)
     beta, m, eta = 0.05, 50, 1e-3
-    df = imbalance.c67_samples(model, x, y, beta, m, eta, factors=[0.5, 1.0])
-    assert set(df["mode"]) == set(imbalance.MODES) and len(df) == 8 * 2 * 2
+    df = theorem5.c67_samples(model, x, y, beta, m, eta, factors=[0.5, 1.0])
+    assert set(df["mode"]) == set(theorem5.MODES) and len(df) == 8 * 2 * 2
     hat = df[(df["mode"] == "per-sample s") & (df["f"] == 1.0)].reset_index(drop=True)
     assert np.allclose(hat["s"], 1.0) and np.allclose(hat["c"], hat["delta_hat_norm"])
-    t3 = effects.theorem3(model, x, y, beta, m, eta)  # Eq. (9) with the same H̄_z
+    t3 = common.phi_table(model, x, y, beta, m, eta)  # Eq. (9) with the same H̄_z
     assert np.allclose(hat["phi_hat"], t3["phi_hat"], rtol=1e-10, atol=1e-18)
     # a weak attack: the measured effect at x + deltâ is Eq. (9) to within 1e-3
-    assert effects.kappa_prime(torch.tensor(hat["phi_star"].values), torch.tensor(hat["phi_hat"].values)) < 1e-3
+    assert metrics.kappa_prime(torch.tensor(hat["phi_star"].values), torch.tensor(hat["phi_hat"].values)) < 1e-3
     # (e^A - 1)/||deltâ|| = H̄_z ||g̃_x|| / |g_z|
     assert np.allclose(hat["factor_c6"], hat["hz_bar"] * hat["gx_norm"] / hat["g_z"].abs(), rtol=1e-10)
-    common = df[(df["mode"] == "common c") & (df["f"] == 1.0)]
-    assert np.allclose(common["c"], hat["delta_hat_norm"].mean())
-    kp = imbalance.kappa_prime_by_move(df)
+    common_c = df[(df["mode"] == "common c") & (df["f"] == 1.0)]
+    assert np.allclose(common_c["c"], hat["delta_hat_norm"].mean())
+    kp = theorem5.kappa_prime_by_move(df)
     assert len(kp) == 4 and (kp["kappa_prime"] >= 0).all()
-    shares = imbalance.imbalance_shares(df)
+    shares = theorem5.imbalance_shares(df)
     assert all(0 < v <= 1 for v in shares.values())
 
 
@@ -152,17 +156,17 @@ def test_bad_input_is_refused_with_one_line():
     x, y = _batch(model, B=4)
     res = gradient_ascent(model, x, y, 0.1, 3, frozen_gating=True)
     cases = [
-        (lambda: imbalance.a_hat(res, y, -1.0), "beta"),
-        (lambda: imbalance.a_hat(res, y, float("nan")), "beta"),
+        (lambda: common.a_hat(res, y, -1.0), "beta"),
+        (lambda: common.a_hat(res, y, float("nan")), "beta"),
         (lambda: imbalance.top_share([]), "at least one"),
         (lambda: imbalance.top_share([1.0, -2.0]), ">= 0"),
         (lambda: imbalance.top_share([1.0, 2.0], frac=0.0), "frac"),
         (lambda: imbalance.group_means([1.0, 2.0], [1.0], 2), "same length"),
         (lambda: imbalance.group_means([1.0, 2.0], [1.0, 2.0], 3), "at least 3"),
-        (lambda: imbalance.beta_for_strength(model, x, y, 0.0), "a0"),
-        (lambda: imbalance.beta_for_strength(model, x, y, 0.1, statistic="mean"), "statistic"),
-        (lambda: imbalance.c67_samples(model, x, y, 0.1, 3, 1e-3, factors=[-1.0]), "factors"),
-        (lambda: imbalance.imbalance_shares(pd.DataFrame({"mode": [], "f": []})), "deltâ"),
+        (lambda: common.beta_for_strength(model, x, y, 0.0), "a0"),
+        (lambda: common.beta_for_strength(model, x, y, 0.1, statistic="mean"), "statistic"),
+        (lambda: theorem5.c67_samples(model, x, y, 0.1, 3, 1e-3, factors=[-1.0]), "factors"),
+        (lambda: theorem5.imbalance_shares(pd.DataFrame({"mode": [], "f": []})), "deltâ"),
     ]
     for call, words in cases:
         with pytest.raises(ValueError, match=words) as info:
@@ -171,7 +175,7 @@ def test_bad_input_is_refused_with_one_line():
     ten = build_model("mlp-3", width=0.125).double().eval()
     res10 = gradient_ascent(ten, x, torch.zeros(4, dtype=torch.long), 0.1, 3, frozen_gating=True)
     with pytest.raises(ValueError, match="one-logit"):
-        imbalance.a_hat(res10, y, 0.1)
+        common.a_hat(res10, y, 0.1)
     assert math.isfinite(imbalance.top_share([0.0, 1.0]))
 
 
@@ -181,8 +185,8 @@ def test_frozen_binary_attack_is_the_frozen_attack_on_its_line(arch):
     x, y = _batch(model, B=7, seed=12)
     for beta in (0.05, 3.0):
         full = gradient_ascent(model, x, y, beta, 40, frozen_gating=True)
-        lp = effects.layer_pass(model, x, y)
-        line = imbalance.frozen_binary_attack(lp, y, beta, 40)
+        lp = binary.layer_pass(model, x, y)
+        line = theorem5.frozen_binary_attack(lp, y, beta, 40)
         assert torch.allclose(line.hz_bar, full.hz_bar, rtol=1e-11, atol=1e-300)
         assert torch.allclose(line.logits, full.logits, rtol=1e-11, atol=1e-12)
         unit = lp.gt_x / lp.gt_x.norm(dim=1, keepdim=True)

@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from advnb.metrics import kappa, one_minus_cos
+from advnb.core.metrics import kappa, one_minus_cos
 
 
 def test_kappa_by_hand():

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from advnb.gating import affine_logits, frozen_forward, linearize
-from advnb.models import MLP, ZOO, build_model
+from advnb.core.linearize import affine_logits, frozen_forward, linearize
+from advnb.nets.models import MLP, ZOO, build_model
 
 
 @pytest.mark.parametrize("arch", ZOO)

@@ -7,10 +7,10 @@ import torch
 from torch import nn
 from torch.func import hessian
 
-from advnb import oscillation as osc
-from advnb.hessian import loss
-from advnb.metrics import loglog_slope
-from advnb.models import TwoLayerReLU
+from advnb.chapters import theorem6 as osc
+from advnb.core.losses import loss
+from advnb.core.metrics import loglog_slope
+from advnb.nets.models import TwoLayerReLU
 
 
 def tiny_two_layer(n_in=7, hidden=5, seed=0):
@@ -111,14 +111,14 @@ def test_eq12_rejects_a_bad_pixel_and_a_non_two_layer_model():
     with pytest.raises(ValueError):
         osc.eq12_check(model, x[0], x[0], y[0], 7)
     with pytest.raises(ValueError):
-        osc.first_layer(nn.Linear(3, 1))
+        osc.two_layer_weights(nn.Linear(3, 1))
 
 
 def test_taylor_remainder_is_cubic_in_the_step():
     model = tiny_two_layer()
     x, y = tiny_batch(B=1)
     delta = 0.3 * torch.randn(7, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
-    W, _ = osc.first_layer(model)
+    W, _ = osc.two_layer_weights(model)
     u = torch.randn(5, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     u = u / u.norm()
     scales = [0.01 * 2**k for k in range(7)]

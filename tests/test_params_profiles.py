@@ -1,7 +1,8 @@
 import pytest
 
-from advnb.params import ParameterError, check, convert
-from advnb.profiles import get_profile, resolve_device, resolve_name
+from advnb.base import ParameterError
+from advnb.book.params import check, convert
+from advnb.nets.profiles import get_profile, resolve_device, resolve_name
 
 
 def test_profiles(monkeypatch):

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from advnb.record import JSON_MIME, glued_values, jsonable
+from advnb.book.record import JSON_MIME, glued_values, jsonable
 
 
 def test_jsonable():
@@ -33,7 +33,8 @@ def test_glued_values_reads_outputs():
 import nbformat  # noqa: E402
 import pytest  # noqa: E402
 
-from advnb import record  # noqa: E402
+from advnb.book import record
+from advnb import base
 
 
 @pytest.fixture
@@ -114,7 +115,7 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        record.atomic_write(target, explode)
+        base.atomic_write(target, explode)
     assert list(tmp_path.iterdir()) == []
-    record.atomic_write(target, lambda tmp: open(tmp, "w").write("{}"))
+    base.atomic_write(target, lambda tmp: open(tmp, "w").write("{}"))
     assert target.read_text() == "{}" and list(tmp_path.iterdir()) == [target]

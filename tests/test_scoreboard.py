@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from advnb import scoreboard as S
+from advnb.book import scoreboard as S
 
 RESULTS = json.loads((Path(__file__).parent / "data" / "scoreboard_smoke_results.json").read_text())
 RECORDS = {c: {"results": r} for c, r in RESULTS.items()}

@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from advnb.params import ParameterError
-from advnb.sweep import combinations, parse_grid, run_name
+from advnb.base import ParameterError
+from advnb.book.sweep import combinations, parse_grid, run_name
 
-ADVNB = [sys.executable, "-m", "advnb.cli"]
+ADVNB = [sys.executable, "-m", "advnb.book.cli"]
 KNOWN = {"beta": None, "betas": None, "seed": None, "archs": None, "profile": None}
 
 

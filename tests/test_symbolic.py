@@ -9,14 +9,15 @@ import torch
 from torch import nn
 from torch.func import hessian
 
-from advnb import symbolic
-from advnb.attacks import gradient_ascent
-from advnb.hessian import loss, loss_derivatives
+from advnb.core import binary
+from advnb.chapters import lemma1
+from advnb.core.attacks import gradient_ascent
+from advnb.core.losses import loss, loss_derivatives
 
 
 @pytest.fixture(scope="module")
 def gap():
-    return symbolic.sigmoid_gap()
+    return binary.sigmoid_gap()
 
 
 def test_sigmoid_identities_hold(gap):
@@ -33,7 +34,7 @@ def test_sigmoid_forms_agree_at_random_points(gap):
     for y in (-1, 1):
         direct = sp.lambdify(gap.z, gap.gap[y], "numpy")(zs)
         t = y * zs
-        for other in (factored(t), tanh_form(t), rational(np.exp(t)), symbolic.sigmoid_gap_closed_form(t)):
+        for other in (factored(t), tanh_form(t), rational(np.exp(t)), binary.sigmoid_gap_closed_form(t)):
             assert np.max(np.abs(direct - other)) < 1e-12
 
 
@@ -42,13 +43,13 @@ def test_sigmoid_sign_maximum_and_limits(gap):
     assert gap.argmax == sp.log(3) and gap.max == sp.Rational(1, 8)
     assert gap.limits == {"-oo": -1, "0": 0, "+oo": 0}
     t = np.linspace(-5, 5, 100001)
-    f = symbolic.sigmoid_gap_closed_form(t)
+    f = binary.sigmoid_gap_closed_form(t)
     assert abs(t[f.argmax()] - math.log(3)) < 1e-3 and abs(f.max() - 0.125) < 1e-9
 
 
 @pytest.mark.parametrize("C", [2, 3])
 def test_softmax_quadratic_form(C):
-    form = symbolic.softmax_quadratic_form(C)
+    form = lemma1.softmax_quadratic_form(C)
     assert all(form.identities.values()), form.identities
     # the symbolic quadratic form, evaluated, equals v^T H_z v with the library's H_z
     e = sp.symbols(f"e0:{C}", positive=True)
@@ -66,16 +67,16 @@ def test_softmax_quadratic_form(C):
 @pytest.mark.parametrize("C", [1, 7, 2.5, True, "3"])
 def test_softmax_quadratic_form_rejects_bad_c(C):
     with pytest.raises(ValueError, match="C must be"):
-        symbolic.softmax_quadratic_form(C)
+        lemma1.softmax_quadratic_form(C)
 
 
 def test_sweep_matches_autograd_second_derivative():
-    df = symbolic.lemma1_sweep(yz_max=40.0, n=401)
+    df = lemma1.lemma1_sweep(yz_max=40.0, n=401)
     assert len(df) == 802 and set(df["y"]) == {-1, 1}
     sub = df.iloc[::7]
     z = torch.tensor(sub["z"].to_numpy())
     y = torch.tensor(sub["y"].to_numpy())
-    # L = log(1 + exp(-y z)) written out: advnb.hessian.loss uses F.softplus, which is linear
+    # L = log(1 + exp(-y z)) written out: advnb.core.losses.loss uses F.softplus, which is linear
     # beyond |yz| = 20 (its autograd Hessian is exactly 0 there, off by up to 2e-9)
     f = lambda zi, yi: torch.log1p(torch.exp(-yi * zi))  # noqa: E731
     h_ad = torch.stack([hessian(f)(a, b) for a, b in zip(z, y)]).numpy()
@@ -90,7 +91,7 @@ def test_sweep_matches_autograd_second_derivative():
 
 
 def test_sweep_shows_the_lemma_and_its_converse():
-    df = symbolic.lemma1_sweep(yz_max=40.0, n=2001)
+    df = lemma1.lemma1_sweep(yz_max=40.0, n=2001)
     assert np.max(np.abs(df["gap"] - df["closed_form"])) < 1e-12
     assert (df.loc[df["yz"] > 0, "gap"] >= -1e-12).all()
     assert (df.loc[df["yz"] < 0, "gap"] < 0).all()  # the condition yz > 0 is necessary
@@ -107,42 +108,42 @@ def test_sweep_shows_the_lemma_and_its_converse():
                                     dict(yz_max=float("inf")), dict(yz_max=-1.0)])
 def test_sweep_rejects_bad_input(kwargs):
     with pytest.raises(ValueError):
-        symbolic.lemma1_sweep(**kwargs)
+        lemma1.lemma1_sweep(**kwargs)
 
 
 def test_psd_check_flags_a_negative_eigenvalue():
     p = torch.tensor([0.2, 0.3, 0.5], dtype=torch.float64)
     softmax_h = torch.diag(p) - torch.outer(p, p)
-    assert bool(symbolic.is_psd(softmax_h))
+    assert bool(lemma1.is_psd(softmax_h))
     bad = torch.tensor([[1.0, 2.0], [2.0, 1.0]], dtype=torch.float64)  # eigenvalues 3 and -1
-    assert not bool(symbolic.is_psd(bad))
-    assert float(symbolic.min_eigenvalue(bad)) == pytest.approx(-1.0, abs=1e-14)
+    assert not bool(lemma1.is_psd(bad))
+    assert float(lemma1.min_eigenvalue(bad)) == pytest.approx(-1.0, abs=1e-14)
     # a violation just beyond the tolerance is caught, rounding-size noise is not
     slightly = softmax_h - 1e-10 * torch.eye(3, dtype=torch.float64)
-    assert not bool(symbolic.is_psd(slightly)) and bool(symbolic.is_psd(softmax_h - 1e-14 * torch.eye(3, dtype=torch.float64)))
+    assert not bool(lemma1.is_psd(slightly)) and bool(lemma1.is_psd(softmax_h - 1e-14 * torch.eye(3, dtype=torch.float64)))
     batch = torch.stack([softmax_h, slightly])
-    assert symbolic.is_psd(batch).tolist() == [True, False]
+    assert lemma1.is_psd(batch).tolist() == [True, False]
 
 
 @pytest.mark.parametrize("h", [torch.zeros(3), torch.zeros(2, 3), torch.tensor([[0.0, 1.0], [0.0, 0.0]]),
                                torch.tensor([[float("nan"), 0.0], [0.0, 1.0]])])
 def test_psd_check_rejects_bad_input(h):
     with pytest.raises(ValueError):
-        symbolic.min_eigenvalue(h)
+        lemma1.min_eigenvalue(h)
 
 
 def test_softmax_eigen_sweep():
-    df = symbolic.softmax_eigen_sweep([2, 10], [1e-3, 1.0, 1e3], n=50, seed=1)
+    df = lemma1.softmax_eigen_sweep([2, 10], [1e-3, 1.0, 1e3], n=50, seed=1)
     assert len(df) == 2 * 3 * 50
     assert (df["min_eig"] >= -1e-12).all() and (df["null_residual"] < 1e-12).all()
     assert (df["max_eig"] <= 0.5 + 1e-12).all()  # the largest eigenvalue of diag(p) - pp^T is at most 1/2
     assert df.loc[df["scale"] == 1e3, "p_max"].min() > 0.9  # extreme logits: nearly one-hot
     with pytest.raises(ValueError):
-        symbolic.softmax_eigen_sweep([1], [1.0], 5)
+        lemma1.softmax_eigen_sweep([1], [1.0], 5)
     with pytest.raises(ValueError):
-        symbolic.softmax_eigen_sweep([2], [0.0], 5)
+        lemma1.softmax_eigen_sweep([2], [0.0], 5)
     with pytest.raises(ValueError):
-        symbolic.softmax_eigen_sweep([2], [1.0], 0)
+        lemma1.softmax_eigen_sweep([2], [1.0], 0)
 
 
 def test_path_gap_matches_the_attack_on_a_linear_sigmoid_model():
@@ -155,7 +156,7 @@ def test_path_gap_matches_the_attack_on_a_linear_sigmoid_model():
     y = torch.where(z0 > 0, 1, -1)
     res = gradient_ascent(model, x, y, beta, m, frozen_gating=True)
     step = beta / m * float(model.weight.detach().norm() ** 2)
-    df = symbolic.sigmoid_path_gap((y * z0).numpy(), np.full(B, step), m)
+    df = lemma1.sigmoid_path_gap((y * z0).numpy(), np.full(B, step), m)
     assert np.max(np.abs(df["hbar"].to_numpy() - res.hz_bar[:, 0, 0].numpy())) < 1e-12
     yz_last = (y * res.logits[:, m - 1, 0]).numpy()
     assert np.max(np.abs(df["yz_last"].to_numpy() - yz_last)) < 1e-12
@@ -165,10 +166,10 @@ def test_path_gap_is_nonnegative_inside():
     rng = np.random.default_rng(0)
     yz0 = np.exp(rng.uniform(np.log(1e-2), np.log(20), 500))
     step = np.exp(rng.uniform(np.log(1e-4), 0, 500))
-    df = symbolic.sigmoid_path_gap(yz0, step, 50)
+    df = lemma1.sigmoid_path_gap(yz0, step, 50)
     assert df["inside"].any() and (df.loc[df["inside"], "gap"] >= -1e-12).all()
     assert (df.loc[~df["succeeded"], "gap"] >= -1e-12).all()
     assert (df["gap"] < 0).any()  # overshooting paths can break it
     for bad in (dict(yz0=[1.0], step=[0.0], m=5), dict(yz0=[1.0], step=[1.0], m=1), dict(yz0=[1.0, 2.0], step=[1.0], m=5)):
         with pytest.raises(ValueError):
-            symbolic.sigmoid_path_gap(**bad)
+            lemma1.sigmoid_path_gap(**bad)

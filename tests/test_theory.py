@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from advnb.theory import delta_eigensum, finite_step_delta, infinite_step_delta, top_eigenpairs, top_energy_share
+from advnb.core.theory import delta_eigensum, finite_step_delta, infinite_step_delta, top_eigenpairs, top_energy_share
 from conftest import random_instance
 
 

@@ -4,8 +4,9 @@ import warnings
 import pytest
 import torch
 
-from advnb import train as T
-from advnb.data import load_mnist
+from advnb import base
+from advnb.nets import train as T
+from advnb.nets.data import load_mnist
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +20,8 @@ CFG = T.TrainConfig(hidden=32, n_train=500, epochs=2, seed=0)
 def test_training_learns_and_is_cached(data, monkeypatch):
     model, acc = T.train(CFG, data, progress=False)
     assert acc > 0.4  # far above chance (0.1) after two epochs on 500 digits
-    files = list(T.cache_dir().glob("*.pt"))
-    assert len(files) == 1 and not list(T.cache_dir().glob("*.tmp"))
+    files = list(base.cache_dir().glob("*.pt"))
+    assert len(files) == 1 and not list(base.cache_dir().glob("*.tmp"))
 
     def boom(*a, **k):
         raise AssertionError("retrained although the cache holds the model")
@@ -52,7 +53,7 @@ def test_same_seed_same_weights(data, tmp_path, monkeypatch, case):
     (and another seed does not)."""
     from dataclasses import replace
 
-    from advnb.data import as_binary
+    from advnb.nets.data import as_binary
 
     config, binary = DETERMINISM[case]
     d = as_binary(data) if binary else data
@@ -74,7 +75,7 @@ def test_different_config_different_key():
 def test_corrupt_entry_is_retrained_with_warning(data, damage):
     """A damaged entry is retrained with a warning and replaced by a good one (the same weights)."""
     first, _ = T.train(CFG, data, progress=False)
-    (path,) = T.cache_dir().glob("*.pt")
+    (path,) = base.cache_dir().glob("*.pt")
     if damage == "truncate":
         path.write_bytes(path.read_bytes()[:100])
     elif damage == "half":  # a write cut off half-way
@@ -96,7 +97,7 @@ def test_corrupt_entry_is_retrained_with_warning(data, damage):
     with pytest.warns(UserWarning, match="unusable"):
         model, acc = T.train(CFG, data, progress=False)
     assert acc > 0.5 and _same(model, first)
-    assert [p.name for p in T.cache_dir().iterdir()] == [path.name]  # replaced in place, no *.tmp left
+    assert [p.name for p in base.cache_dir().iterdir()] == [path.name]  # replaced in place, no *.tmp left
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         again, _ = T.train(CFG, data, progress=False)  # the rewritten entry is trusted again
@@ -108,7 +109,7 @@ def test_checkpoint_is_not_unpickled_unsafely(data, tmp_path):
     code never runs; the entry is retrained. (Unpickled unsafely, the payload would still fail
     to load, so the warning alone proves nothing: the folder is the witness.)"""
     T.train(CFG, data, progress=False)
-    (path,) = T.cache_dir().glob("*.pt")
+    (path,) = base.cache_dir().glob("*.pt")
     witness = tmp_path / "pwned"
 
     class Evil:
@@ -140,7 +141,7 @@ def test_adversarial_config_is_checked():
 
 
 def test_adversarial_training_uses_pgd_and_is_more_robust(data, monkeypatch):
-    from advnb.attacks import pgd
+    from advnb.core.attacks import pgd
 
     calls = []
 

@@ -1,4 +1,5 @@
-"""Validation of chapter parameters.
+"""[from params]
+Validation of chapter parameters.
 
 Every chapter shares one vocabulary of parameter names, so one table of rules
 serves the notebooks' validation cells and ``advnb run`` alike. A bad value
@@ -13,12 +14,11 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-PROFILES = ("smoke", "quick", "paper", "auto")
-DEVICES = ("auto", "cpu", "cuda")
+from ..base import ParameterError
+from ..nets.profiles import DEVICES, PROFILES
 
 
-class ParameterError(ValueError):
-    """A parameter value outside what is allowed (one-line message)."""
+
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ def _positive_floats(v: list) -> bool:
 
 
 def _architectures(v: list) -> bool:
-    from .models import ARCHITECTURES
+    from ..nets.models import ARCHITECTURES
 
     return len(v) > 0 and all(a in ARCHITECTURES for a in v)
 
@@ -59,8 +59,8 @@ RULES: dict[str, Rule] = {
     "alpha": Rule(float, "a finite number > 0", _positive, True),
     "eps": Rule(float, "a finite number > 0", _positive, True),
     "ms": Rule(list, "a non-empty comma-separated list of integers >= 1", lambda v: len(v) > 0 and all(k >= 1 for k in v), True, int),
-    "archs": Rule(list, "a non-empty comma-separated list of architectures (see advnb.models.ARCHITECTURES)", _architectures, True, str),
-    "arch": Rule(str, "an architecture of advnb.models.ARCHITECTURES", lambda v: _architectures([v])),
+    "archs": Rule(list, "a non-empty comma-separated list of architectures (see advnb.nets.models.ARCHITECTURES)", _architectures, True, str),
+    "arch": Rule(str, "an architecture of advnb.nets.models.ARCHITECTURES", lambda v: _architectures([v])),
     # -- rules added for the growth and gating chapters --
     "progress_from": Rule(float, "a number in [0, 1) (the relative progress m/m_success where fits start)", lambda v: 0 <= v < 1),
     "fit_from": Rule(int, "an integer >= 1 (the smallest step count m of the slope fits)", lambda v: v >= 1),
@@ -91,7 +91,7 @@ RULES: dict[str, Rule] = {
     "a0": Rule(float, "a finite number > 0 (largest clean-input strength beta H_z |g_x|^2 over the attacked digits, which fixes the beta of each network)", _positive),
     "a0_grid": Rule(list, "a non-empty comma-separated list of numbers > 0 (strengths a0 of the robustness table)", _positive_floats, True),
     "factors": Rule(list, "a non-empty comma-separated list of numbers > 0 (lengths c as multiples of the length of the perturbation)", _positive_floats, True),
-    "robust_archs": Rule(list, "a non-empty comma-separated list of architectures (see advnb.models.ARCHITECTURES)", _architectures, True, str),
+    "robust_archs": Rule(list, "a non-empty comma-separated list of architectures (see advnb.nets.models.ARCHITECTURES)", _architectures, True, str),
     # -- rules added for the summary page --
     "run_missing": Rule(bool, "true or false (run a chapter whose record of this build is missing)"),
     "data_root": Rule(str, "an existing directory, or empty for the embedded digits", lambda v: v == "" or os.path.isdir(v)),

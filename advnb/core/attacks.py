@@ -1,4 +1,5 @@
-"""Attacks: the paper's A1 gradient ascent, and l2 / l-inf PGD.
+"""[from attacks]
+Attacks: the paper's A1 gradient ascent, and l2 / l-inf PGD.
 
 The A1 attack is plain gradient ascent on the loss:
 
@@ -35,8 +36,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .gating import affine_logits, linearize
-from .hessian import attack_succeeded, loss, loss_derivatives
+from .linearize import affine_logits, linearize
+from .losses import attack_succeeded, loss, loss_derivatives
 
 
 @dataclass
@@ -165,7 +166,7 @@ def gradient_ascent(
     """Run the m-step A1 attack of overall strength beta on a batch.
 
     x: (B, *input_shape), y: (B,). ``linearization``, the (J, b) of
-    :func:`advnb.gating.linearize` at x, may be passed to avoid recomputing it.
+    :func:`advnb.core.linearize.linearize` at x, may be passed to avoid recomputing it.
     ``keep``: steps whose delta^(t) the result carries in ``kept`` (B, len(keep), n).
     All B samples move together; the loop runs over steps only.
     """

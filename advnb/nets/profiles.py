@@ -1,4 +1,5 @@
-"""Run sizes and the device.
+"""[from profiles]
+Run sizes and the device.
 
 One parameter, ``profile``, sizes every chapter:
 
@@ -14,11 +15,15 @@ so the book build, nbval and papermill all pick the size the same way.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, asdict
+from dataclasses import asdict, dataclass
 
 import torch
 
-from .params import DEVICES, PROFILES, ParameterError
+from ..base import ParameterError
+
+
+PROFILES = ("smoke", "quick", "paper", "auto")
+DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -31,7 +36,7 @@ class Profile:
     m: int  # attack steps
     n_betas: int  # points of the beta grid
     n_dense: int  # samples given the dense n x n eigendecomposition (costly)
-    width: float  # width factor of the zoo networks (advnb.models): 1 is the paper's size
+    width: float  # width factor of the zoo networks (advnb.nets.models): 1 is the paper's size
     adv_steps: int = 7  # PGD steps per batch in adversarial training (Sec. 3.3 networks)
     adv_n_train: int = 60000  # training digits of adversarially trained networks
 

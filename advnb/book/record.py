@@ -1,4 +1,5 @@
-"""``glue`` for the book and for ``advnb run``.
+"""[from record]
+``glue`` for the book and for ``advnb run``.
 
 ``glue(name, value)`` does what ``myst_nb.glue`` does (the prose can paste the value
 with ``{glue:text}`name``` and tables with ``{glue:}`name```) and also stores a
@@ -24,15 +25,18 @@ import hashlib
 import json
 import math
 import numbers
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from ..base import atomic_write
+
 GLUE_PREFIX = "application/papermill.record/"
+
+
 # nbformat accepts any JSON value only under mime types matching application/(...+)json
 JSON_MIME = GLUE_PREFIX + "application/vnd.advnb+json"
+
 
 # The chapter run under way in this kernel: its name, parameters, start time and glued values.
 _RUN: dict[str, Any] = {"chapter": None, "parameters": None, "start": None, "values": {}}
@@ -93,11 +97,9 @@ def glued_values(notebook: dict) -> dict[str, Any]:
     return out
 
 
-# -- build records -----------------------------------------------------------------------
-
 def records_dir() -> Path:
     """Where build records live: ``$ADVNB_CACHE/records`` (beside the trained networks)."""
-    from .train import cache_dir
+    from ..base import cache_dir
 
     return cache_dir() / "records"
 
@@ -105,8 +107,9 @@ def records_dir() -> Path:
 def code_fingerprint(notebook: Path) -> str:
     """SHA-256 of the notebook's code cells and of every ``advnb`` source file."""
     h = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    package = Path(__file__).resolve().parents[1]
+    for path in sorted(package.rglob("*.py")):
+        h.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     nb = json.loads(Path(notebook).read_text())
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":
@@ -117,7 +120,7 @@ def code_fingerprint(notebook: Path) -> str:
 
 def _resolved(parameters: dict[str, Any]) -> tuple[str, str | None]:
     """The concrete profile and device a run's parameters ask for (device None: the chapter has none)."""
-    from .profiles import resolve_device, resolve_name
+    from ..nets.profiles import resolve_device, resolve_name
 
     device = str(resolve_device(parameters["device"])) if "device" in parameters else None
     return resolve_name(parameters.get("profile")), device
@@ -142,25 +145,6 @@ def begin_record(chapter: str, parameters: dict[str, Any]) -> None:
     _RUN.update(chapter=chapter, parameters=dict(parameters), start=time.perf_counter(), values={})
 
 
-def atomic_write(path: Path, write) -> None:
-    """Write ``path`` in one step: ``write(tmp)`` fills a temporary file beside it, then it is moved
-    onto ``path`` (``os.replace``). A reader sees the old file or the new one, never half of one;
-    an interrupted write leaves no file behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # as an ordinary file, not mkstemp's owner-only 0600 (caches may be shared)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_record() -> Path:
     """Write the record of the chapter run begun by :func:`begin_record` (its last cell calls this).
 
@@ -168,7 +152,7 @@ def save_record() -> Path:
     where ``elapsed_s`` runs from the validation cell to this call and ``results`` maps every
     name glued in the run to its JSON value. The write is atomic.
     """
-    from .cli import available_chapters
+    from ..base import available_chapters
 
     if _RUN["chapter"] is None:
         raise RuntimeError("save_record() before begin_record(): the chapter's validation cell did not run")
@@ -216,7 +200,7 @@ def find_record(chapter: str, profile: str | None = None) -> dict[str, Any] | No
 
     A record that cannot be read is treated as missing (and the chapter is re-run by the caller).
     """
-    from .cli import available_chapters
+    from ..base import available_chapters
 
     notebook = available_chapters()[chapter]
     key = record_key(chapter, default_parameters(notebook, profile), notebook)

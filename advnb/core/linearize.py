@@ -1,16 +1,31 @@
-"""Frozen gating (assumption A2) realised as linearisation.
+"""[from gating]
+Frozen gating (assumption A2) realised as linearisation.
 
 With every ReLU gate (and max-pool switch) held at its state at x, a ReLU network
 is affine in its input: z(x + delta) = z(x) + J delta with J = dz/dx. The paper's
 equivalent weight W~ is J^T. ``linearize`` returns that exact per-sample affine map;
 attacking it *is* attacking the network with frozen gating.
+
+
+[from dynamics]
+Attack dynamics: the growth of perturbations (C2, Fig. 2) and what gating does (Appendix J).
+
+Two chapters read from here. ``growth`` follows ||delta^(t)|| and ||g_{x+delta^(t)}||
+step by step at a fixed step size alpha and aligns samples by their relative progress
+t / m_success; ``gating`` measures how much the real attack moves the network away from
+its frozen-gating linearisation (flipped gates, the change of the top eigenvalue of
+H̄_x = J^T H̄_z J, and kappa with and without A2).
+
+Shapes: B samples, C logits, n = 784 input dimensions, T + 1 recorded steps t = 0..T,
+G points of a relative-progress grid. Everything is batched over samples; Python loops
+run over attack steps, step sizes or checkpoints only.
 """
 
 from __future__ import annotations
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 from torch.func import jacrev, vmap
 
 
@@ -122,3 +137,67 @@ def frozen_forward(model: nn.Module, x: torch.Tensor, x_new: torch.Tensor) -> to
     finally:
         for h in handles:
             h.remove()
+
+
+def _maxpool_records(model: nn.Module, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """For every nn.MaxPool2d: its input windows (B, C, k*k, L) and the argmax indices (B, C, L)."""
+    records = []
+
+    def read(mod, inp):
+        B, C = inp.shape[:2]
+        win = F.unfold(inp.flatten(0, 1)[:, None], mod.kernel_size, mod.dilation, mod.padding, mod.stride)
+        _, idx = F.max_pool2d(inp, mod.kernel_size, mod.stride, mod.padding, mod.dilation, mod.ceil_mode, return_indices=True)
+        records.append((win.reshape(B, C, win.shape[1], -1), idx.flatten(2)))
+
+    read_modules(model, x, nn.MaxPool2d, read)
+    return records
+
+
+def relu_flips(model: nn.Module, x: torch.Tensor, x_new: torch.Tensor) -> dict[str, torch.Tensor]:
+    """ReLU gates at x against x_new, with the gates *tied* at x (input exactly 0) told apart.
+
+    A gate whose input is exactly 0 sits on the kink of the ReLU: it is off at x, and any
+    perturbation with a positive component along its weights switches it on. (On MNIST this
+    happens where a channel with zero bias sees the blank background.) Returns (B,) tensors:
+    ``flipped`` (fraction of all gates whose state differs), ``ties`` (fraction tied at x) and
+    ``flipped_untied`` (fraction of the untied gates whose state differs).
+    """
+    h0, h1 = relu_inputs(model, x), relu_inputs(model, x_new)
+    flip = (h0 > 0) != (h1 > 0)
+    tie = h0 == 0
+    untied = (~tie).double().sum(1).clamp_min(1)
+    return {"flipped": flip.double().mean(1), "ties": tie.double().mean(1),
+            "flipped_untied": (flip & ~tie).double().sum(1) / untied}
+
+
+def maxpool_ties(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Fraction of max-pool windows whose positive maximum is attained more than once.
+
+    At such a tie the network is not differentiable: the gradient (and the frozen-gating
+    linearisation) routes through one of the tied entries, and any perturbation that breaks
+    the tie otherwise re-routes it. Ties at 0 (every entry switched off by a ReLU) are not
+    counted: nothing flows through them. x: (B, ...). Returns (B,); NaN without max-pools.
+    """
+    recs = _maxpool_records(model, x)
+    if not recs:
+        return torch.full((len(x),), float("nan"), dtype=torch.float64, device=x.device)
+    tied, total = 0, 0
+    for win, _ in recs:
+        top = win.max(dim=2, keepdim=True).values
+        tie = ((win == top).sum(2) > 1) & (top[:, :, 0] > 0)
+        tied = tied + tie.flatten(1).double().sum(1)
+        total += tie[0].numel()
+    return tied / total
+
+
+def maxpool_switches(model: nn.Module, x: torch.Tensor, x_new: torch.Tensor) -> torch.Tensor:
+    """Fraction of max-pool windows whose selected entry differs between x and x_new.
+
+    The max-pool counterpart of :func:`advnb.core.linearize.flipped_fraction`. x, x_new: (B, ...).
+    Returns (B,); NaN for a network without max-pools.
+    """
+    a, b = _maxpool_records(model, x), _maxpool_records(model, x_new)
+    if not a:
+        return torch.full((len(x),), float("nan"), dtype=torch.float64, device=x.device)
+    changed = torch.cat([(ia != ib).flatten(1) for (_, ia), (_, ib) in zip(a, b)], dim=1)
+    return changed.double().mean(1)

@@ -1,4 +1,5 @@
-"""Symbolic (sympy) checks of the paper's algebra, with the numeric sweeps beside them.
+"""[from symbolic]
+Symbolic (sympy) checks of the paper's algebra, with the numeric sweeps beside them.
 
 Each section derives a statement of the paper from the loss itself (sympy
 differentiates; nothing is typed in from the paper's appendix), reduces it to a
@@ -14,7 +15,7 @@ Lemma 1 (the loss Hessian in the logits)
   v^T H_z v written as the variance of v under p (non-negative).
 - :func:`lemma1_sweep`, :func:`softmax_eigen_sweep`, :func:`min_eigenvalue`,
   :func:`is_psd`: the same statements on a dense grid of margins and on random
-  logit vectors, through :func:`advnb.hessian.loss_derivatives`.
+  logit vectors, through :func:`advnb.core.losses.loss_derivatives`.
 - :func:`sigmoid_path_gap`: the averaged Hessian H̄_z of an attack under frozen
   gating against g_z(x)^2 (the form in which the paper uses Lemma 1 for Theorem 5).
 """
@@ -22,104 +23,15 @@ Lemma 1 (the loss Hessian in the logits)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import sympy as sp
 import torch
 
-from .hessian import loss_derivatives
-
-# ---------------------------------------------------------------------------
-# Lemma 1, symbolic
-# ---------------------------------------------------------------------------
-
-
-def _sym_sigmoid(x: sp.Expr) -> sp.Expr:
-    return 1 / (1 + sp.exp(-x))
-
-
-def _is_zero(expr: sp.Expr) -> bool:
-    """Whether a sympy expression simplifies to exactly 0."""
-    return sp.simplify(expr) == 0
-
-
-@dataclass(frozen=True)
-class SigmoidGap:
-    """Lemma 1 for the sigmoid head, in the margin t = y z.
-
-    Attributes (all sympy objects):
-      z, t, u: the logit, the margin t = y z and u = exp(t) > 0.
-      g, h, gap: per label y in {-1, +1}, g_z, H_z and H_z - g_z^2 as sympy derived
-        them from L = log(1 + exp(-y z)) (expressions in z).
-      rational: the gap as a rational function of u, (u - 1) / (u + 1)^2.
-      factored: the gap in t, sigma(-t) (sigma(t) - sigma(-t)).
-      tanh_form: the gap in t, sigma(-t) tanh(t / 2).
-      nonneg_set: the set of t where the gap is >= 0 (sympy's solution of the inequality).
-      argmax, max: where the gap peaks (in t) and its value there.
-      limits: the gap as t -> -oo, 0 and +oo.
-      identities: name -> bool, every symbolic identity checked (all True if the algebra holds).
-    """
-
-    z: sp.Symbol
-    t: sp.Symbol
-    u: sp.Symbol
-    g: dict
-    h: dict
-    gap: dict
-    rational: sp.Expr
-    factored: sp.Expr
-    tanh_form: sp.Expr
-    nonneg_set: sp.Set
-    argmax: sp.Expr
-    max: sp.Expr
-    limits: dict
-    identities: dict = field(default_factory=dict)
-
-
-def sigmoid_gap() -> SigmoidGap:
-    """Derive H_z - g_z^2 for the sigmoid head and reduce it to closed forms.
-
-    sympy differentiates L = log(1 + exp(-y z)) for y = -1 and y = +1 separately,
-    substitutes t = y z and checks that both labels give the same function of t,
-    equal to (e^t - 1) / (e^t + 1)^2 = sigma(-t) (sigma(t) - sigma(-t))
-    = sigma(-t) tanh(t/2). The sign is then the sign of u - 1 = e^t - 1, i.e. of t.
-    """
-    z = sp.Symbol("z", real=True)
-    t = sp.Symbol("t", real=True)
-    u = sp.Symbol("u", positive=True)
-    rational = (u - 1) / (u + 1) ** 2
-    factored = _sym_sigmoid(-t) * (_sym_sigmoid(t) - _sym_sigmoid(-t))
-    tanh_form = _sym_sigmoid(-t) * sp.tanh(t / 2)
-    g, h, gap, ids = {}, {}, {}, {}
-    for y in (-1, 1):
-        L = sp.log(1 + sp.exp(-y * z))
-        g[y] = sp.diff(L, z)
-        h[y] = sp.diff(L, z, 2)
-        gap[y] = h[y] - g[y] ** 2
-        in_t = gap[y].subs(z, y * t)  # z = y t since y^2 = 1
-        ids[f"y={y:+d}: g_z = -y sigma(-y z)"] = _is_zero(g[y] + y * _sym_sigmoid(-y * z))
-        ids[f"y={y:+d}: H_z = sigma(y z) sigma(-y z)"] = _is_zero(h[y] - _sym_sigmoid(y * z) * _sym_sigmoid(-y * z))
-        ids[f"y={y:+d}: H_z - g_z^2 = (e^t - 1)/(e^t + 1)^2"] = _is_zero(in_t - rational.subs(u, sp.exp(t)))
-        ids[f"y={y:+d}: H_z - g_z^2 = sigma(-t)(sigma(t) - sigma(-t))"] = _is_zero(in_t - factored)
-        ids[f"y={y:+d}: H_z - g_z^2 = sigma(-t) tanh(t/2)"] = _is_zero((in_t - tanh_form).rewrite(sp.exp))
-    # sign: u > 0 and (u + 1)^2 > 0, so the gap has the sign of u - 1; solve it anyway
-    nonneg_u = sp.solve_univariate_inequality(rational >= 0, u, relational=False)
-    nonneg_set = sp.imageset(sp.Lambda(u, sp.log(u)), nonneg_u)  # back to t = log u
-    ids["gap >= 0 exactly for t >= 0"] = sp.simplify(nonneg_set) == sp.Interval(0, sp.oo)
-    crit = sp.solve(sp.diff(rational, u), u)
-    ids["one critical point"] = len(crit) == 1
-    u_star = crit[0]
-    second = sp.diff(rational, u, 2).subs(u, u_star)
-    ids["the critical point is a maximum"] = bool(second < 0)
-    limits = {
-        "-oo": sp.limit(rational, u, 0, "+"),
-        "0": rational.subs(u, 1),
-        "+oo": sp.limit(rational, u, sp.oo),
-    }
-    return SigmoidGap(z, t, u, g, h, gap, rational, factored, tanh_form, nonneg_set,
-                      sp.log(u_star), sp.nsimplify(rational.subs(u, u_star)), limits, ids)
+from ..core.binary import sigmoid_gap_closed_form
+from ..core.losses import loss_derivatives
 
 
 @dataclass(frozen=True)
@@ -184,23 +96,12 @@ def softmax_quadratic_form(C: int) -> SoftmaxForm:
     return SoftmaxForm(C, z, v, H, quadratic, variance, pairwise, ids)
 
 
-# ---------------------------------------------------------------------------
-# Lemma 1, numeric
-# ---------------------------------------------------------------------------
-
-
-def sigmoid_gap_closed_form(t: np.ndarray) -> np.ndarray:
-    """sigma(-t) tanh(t/2) evaluated stably for any real t (array in, array out, float64)."""
-    th = np.tanh(np.asarray(t, dtype=np.float64) / 2)
-    return 0.5 * (1 - th) * th  # sigma(-t) = (1 - tanh(t/2)) / 2
-
-
 def lemma1_sweep(yz_max: float = 40.0, n: int = 4001) -> pd.DataFrame:
     """Sigmoid g_z, H_z and H_z - g_z^2 on a grid of margins, for both labels.
 
     The margins t = y z are ``n`` equally spaced points of [-yz_max, yz_max], symmetric
     about 0 to the bit (an odd ``n`` includes t = 0 exactly); for each label y in {-1, +1} the logit is z = y t and the
-    derivatives come from :func:`advnb.hessian.loss_derivatives` in float64.
+    derivatives come from :func:`advnb.core.losses.loss_derivatives` in float64.
     Returns a DataFrame of 2 n rows with columns
     y, z, yz, g_z, H_z, g_z2 (= g_z^2), gap (= H_z - g_z^2) and closed_form
     (:func:`sigmoid_gap_closed_form` of yz, computed without torch).
@@ -252,7 +153,7 @@ def softmax_eigen_sweep(classes, scales, n: int, seed: int = 0) -> pd.DataFrame:
     """Eigenvalues of the softmax H_z on random logit vectors.
 
     For every C in ``classes`` and s in ``scales``: ``n`` logit vectors z = s * N(0, I_C)
-    and labels drawn uniformly (float64), H_z from :func:`advnb.hessian.loss_derivatives`.
+    and labels drawn uniformly (float64), H_z from :func:`advnb.core.losses.loss_derivatives`.
     Returns a DataFrame of len(classes) * len(scales) * n rows with columns
     C, scale, min_eig, max_eig, p_max (largest probability) and null_residual
     (max_i |(H_z 1)_i|, zero in exact arithmetic).
@@ -318,44 +219,3 @@ def sigmoid_path_gap(yz0, step, m: int) -> pd.DataFrame:
     return pd.DataFrame({"yz0": t0.numpy(), "step": a.numpy(), "yz_last": t.numpy(), "hbar": hbar.numpy(),
                          "g0_sq": g0_sq.numpy(), "gap": (hbar - g0_sq).numpy(), "inside": inside.numpy(),
                          "succeeded": (t <= 0).numpy()})
-
-
-# ----------------------------------------------------------------------------- Theorems 3-5 (binary head)
-
-def binary_training_effects() -> dict:
-    """Theorems 3-5 re-derived with sympy, from the gradient flow to Eqs. (9)-(11).
-
-    Scalars stand for the inner products the derivation needs: G = ||g̃_x||^2,
-    a = g̃_x.x, K = ||g̃_h||^2, H = H̄_z > 0, g = g_z, beta, eta, c > 0. Along the attack
-    (A1 with m -> infinity, A2, g_z affine in z with slope H) the logit moves by
-    dz/dt = g̃_x.g_x = G g_z(t) and dg_z/dt = H dz/dt, so g_z(t) solves dg/dt = H G g.
-    Returns a dict of sympy expressions, each of which must simplify to 0:
-
-    - ``flow``: g_z(beta) - e^A g_z (A = beta H G), from ``dsolve``;
-    - ``delta``: g̃_x.deltâ - (e^A - 1) g / H, with deltâ = int_0^beta g_z(t) g̃_x dt;
-    - ``eq9``, ``eq10``: the step's effect -eta [g_z' (a + g̃_x.deltâ) - g a] K (and its adv part)
-      minus the paper's Eqs. (9) and (10);
-    - ``eq11``: the same for c deltâ/||deltâ|| = s deltâ, s = c/||deltâ||, minus Eq. (11).
-    """
-    import sympy as sp
-
-    t, beta, G, H, K, eta, s = sp.symbols("t beta G H K eta s", positive=True)
-    a, g = sp.symbols("a g", real=True)
-    A = beta * H * G
-    f = sp.Function("g_z")
-    sol = sp.dsolve(sp.Eq(f(t).diff(t), H * G * f(t)), f(t), ics={f(0): g}).rhs
-    flow = sp.simplify(sol.subs(t, beta) - sp.exp(A) * g)
-    proj = sp.integrate(G * sol, (t, 0, beta))  # g̃_x . deltâ
-    delta = sp.simplify(proj - (sp.exp(A) - 1) * g / H)
-    phi_ori = -eta * g * a * K
-
-    def phi(scale):  # effect of one step on x + scale * deltâ; g_z there by the affine law
-        g_adv = g + H * scale * proj
-        return -eta * (g_adv * (a + scale * proj) - g * a) * K, -eta * g_adv * (a + scale * proj) * K
-
-    second = eta * g**2 * K * (sp.exp(2 * A) - sp.exp(A)) / H
-    eq9 = sp.simplify(phi(1)[0] - ((sp.exp(A) - 1) * phi_ori - second))
-    eq10 = sp.simplify(phi(1)[1] - (sp.exp(A) * phi_ori - second))
-    e = sp.exp(A) - 1  # s = c / ||deltâ||, so C (e^A - 1)/||deltâ|| = s (e^A - 1)
-    eq11 = sp.simplify(phi(s)[0] - (s * e * phi_ori - eta * g**2 * K / H * (s * e + s**2 * e**2)))
-    return {"flow": flow, "delta": delta, "eq9": eq9, "eq10": eq10, "eq11": eq11}

@@ -1,4 +1,5 @@
-"""``advnb bench``: how fast the library's hot paths are, and how long each chapter takes.
+"""[from bench]
+``advnb bench``: how fast the library's hot paths are, and how long each chapter takes.
 
     advnb bench [--json] [--output FILE] [--profiles smoke[,quick,...]]
                 [--chapters a,b,...|all|none] [--repeat K] [--device auto|cpu|cuda]
@@ -10,18 +11,18 @@ warm-up (CUDA-synchronised on a GPU). Each comparison also checks that both ways
 give the same numbers, and reports by how much they differ. Analysis runs in
 float64, as in the chapters. Measured:
 
-1. Theorem 2 by the C x C push-through form (:func:`advnb.theory.infinite_step_delta`)
-   against the dense n x n eigendecomposition (:func:`advnb.theory.delta_eigensum`),
+1. Theorem 2 by the C x C push-through form (:func:`advnb.core.theory.infinite_step_delta`)
+   against the dense n x n eigendecomposition (:func:`advnb.core.theory.delta_eigensum`),
    C = 10, for a batch of random inputs at n = 784 (MNIST) and n = 3072 (CIFAR);
    the push-through form alone at n = 3 x 224 x 224 (ImageNet), where the dense
    matrix would not fit in memory.
-2. Per-sample Jacobians: :func:`advnb.gating.linearize` (``vmap(jacrev)``) against a
+2. Per-sample Jacobians: :func:`advnb.core.linearize.linearize` (``vmap(jacrev)``) against a
    plain loop of one ``torch.autograd.functional.jacobian`` per input, on CNN-3 of
    the model zoo at the ``smoke`` width.
-3. Attack steps per second of the A1 attack (:func:`advnb.attacks.gradient_ascent`)
+3. Attack steps per second of the A1 attack (:func:`advnb.core.attacks.gradient_ascent`)
    on the same CNN-3, on the real network and under frozen gating.
 4. The wall time of each chapter at each requested profile, through
-   :func:`advnb.cli.run` (the ``wall_time_s`` of its record). With ``--cache fresh``
+   :func:`advnb.book.runs.run` (the ``wall_time_s`` of its record). With ``--cache fresh``
    (the default) the chapters share a new, empty model cache and run in book order,
    so a chapter's time includes training the networks it is the first to need: the
    sum is what a first ``make book`` costs on this machine.
@@ -47,18 +48,23 @@ from typing import Any, Callable
 
 import torch
 
-from .cli import UsageError, _Parser  # one-line errors, exit code 2, as for advnb run
-from .params import PROFILES, ParameterError, check, convert
-from .record import atomic_write
+from ..base import ParameterError, atomic_write
+from .params import PROFILES, check, convert
+from .runs import Parser, UsageError
 
 C = 10  # classes of every comparison
+
+
 DEFAULT_SIZES = (784, 3072)  # input sizes of the dense-vs-push-through comparison
+
+
 IMAGENET_N = 3 * 224 * 224  # push-through only: the dense H̄_x would need n*n*8 bytes = 169 GiB
+
+
 ZOO_ARCH, ZOO_WIDTH = "cnn-3", 0.125  # the network of the Jacobian and attack measurements
+
+
 DTYPE = torch.float64
-
-
-# --------------------------------------------------------------------------- timing
 
 
 def _sync(device: torch.device) -> None:
@@ -88,9 +94,6 @@ def median_seconds(fns: dict[str, Callable[[], Any]], repeat: int, device: torch
     return {name: statistics.median(t) for name, t in times.items()}, outputs
 
 
-# --------------------------------------------------------------------------- Theorem 2
-
-
 def theorem2_instance(batch: int, n: int, device: torch.device, seed: int = 0):
     """A random Theorem 2 problem in float64.
 
@@ -111,7 +114,7 @@ def pushthrough_vs_dense(n: int, batch: int, repeat: int, device: torch.device, 
     Returns seconds of each (for the whole batch), the speed-up dense / push-through and
     the largest relative difference max_b ||dense_b - push_b|| / ||dense_b||.
     """
-    from .theory import delta_eigensum, infinite_step_delta
+    from ..core.theory import delta_eigensum, infinite_step_delta
 
     J, hz, g_z = theorem2_instance(batch, n, device)
     t, out = median_seconds({"dense": lambda: delta_eigensum(J, hz, g_z, beta).delta,
@@ -123,7 +126,7 @@ def pushthrough_vs_dense(n: int, batch: int, repeat: int, device: torch.device, 
 
 def pushthrough_only(n: int, batch: int, repeat: int, device: torch.device, beta: float = 1.0) -> dict:
     """Time the push-through form alone on a batch (B, C, n); n may be far too large for the dense form."""
-    from .theory import infinite_step_delta
+    from ..core.theory import infinite_step_delta
 
     J, hz, g_z = theorem2_instance(batch, n, device)
     t = median_seconds({"push": lambda: infinite_step_delta(J, hz, g_z, beta)}, repeat, device)[0]["push"]
@@ -131,15 +134,12 @@ def pushthrough_only(n: int, batch: int, repeat: int, device: torch.device, beta
             "dense_matrix_gib": n * n * 8 / 2**30}
 
 
-# --------------------------------------------------------------------------- Jacobians and attacks
-
-
 def zoo_network(device: torch.device, seed: int = 0) -> torch.nn.Module:
     """CNN-3 of the zoo at the ``smoke`` width, randomly initialised, eval mode, float64.
 
     Speed does not depend on training, so the network is not trained.
     """
-    from .models import build_model
+    from ..nets.models import build_model
 
     torch.manual_seed(seed)
     return build_model(ZOO_ARCH, width=ZOO_WIDTH).eval().to(device=device, dtype=DTYPE)
@@ -165,12 +165,12 @@ def jacobian_loop(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def jacobian_vmap_vs_loop(batch: int, repeat: int, device: torch.device) -> dict:
-    """Time :func:`advnb.gating.linearize` (vmap(jacrev)) against :func:`jacobian_loop` on CNN-3.
+    """Time :func:`advnb.core.linearize.linearize` (vmap(jacrev)) against :func:`jacobian_loop` on CNN-3.
 
     Returns seconds of each for the batch, the speed-up loop / vmap and the largest
     difference max |J_vmap - J_loop| / max |J_loop|.
     """
-    from .gating import linearize
+    from ..core.linearize import linearize
 
     model, x = zoo_network(device), digits_like(batch, device)
     t, out = median_seconds({"vmap": lambda: linearize(model, x)[0], "loop": lambda: jacobian_loop(model, x)},
@@ -186,8 +186,8 @@ def attack_steps(batch: int, m: int, repeat: int, device: torch.device, beta: fl
     A step moves all B inputs. Under frozen gating the linearisation (J, b) is taken
     once beforehand and not timed: the steps are what is measured.
     """
-    from .attacks import gradient_ascent
-    from .gating import linearize
+    from ..core.attacks import gradient_ascent
+    from ..core.linearize import linearize
 
     model, x = zoo_network(device), digits_like(batch, device)
     with torch.no_grad():
@@ -224,12 +224,9 @@ def micro_benchmarks(sizes: tuple[int, ...], batch: int, repeat: int, device: to
     return head | detail
 
 
-# --------------------------------------------------------------------------- chapters
-
-
 def book_order(names: list[str]) -> list[str]:
     """``names`` in the order of book/_toc.yml (chapters not listed there last, sorted)."""
-    from .cli import chapters_dir
+    from ..base import chapters_dir
 
     def files(node) -> list[str]:  # every "file:" entry of the toc, in order, at any depth
         if isinstance(node, dict):
@@ -247,7 +244,7 @@ def book_order(names: list[str]) -> list[str]:
 
 
 def chapter_seconds(profiles: list[str], chapters: list[str], device: str, cache: str) -> tuple[dict, dict]:
-    """Run every chapter at every profile through :func:`advnb.cli.run`; read back ``wall_time_s``.
+    """Run every chapter at every profile through :func:`advnb.book.runs.run`; read back ``wall_time_s``.
 
     ``profiles``: concrete names (smoke, quick, paper). Returns
     ({profile: {chapter: seconds or None}}, {"profile/chapter": error}).
@@ -256,7 +253,8 @@ def chapter_seconds(profiles: list[str], chapters: list[str], device: str, cache
     """
     from tqdm.auto import tqdm
 
-    from .cli import available_chapters, chapter_parameters, run
+    from ..base import available_chapters
+    from .runs import chapter_parameters, run
 
     paths = available_chapters()
     seconds: dict[str, dict] = {}
@@ -286,9 +284,6 @@ def chapter_seconds(profiles: list[str], chapters: list[str], device: str, cache
         else:
             os.environ["ADVNB_CACHE"] = old_cache
     return seconds, errors
-
-
-# --------------------------------------------------------------------------- the record
 
 
 def _cpu_model() -> str:
@@ -353,9 +348,6 @@ def format_table(rec: dict) -> str:
     return "\n".join(lines)
 
 
-# --------------------------------------------------------------------------- command line
-
-
 def _list(name: str, text: str, allowed: list[str] | tuple[str, ...], extra: str = "") -> list[str]:
     """The comma-separated names in ``text``, each one of ``allowed`` (duplicates dropped)."""
     items = [t.strip() for t in text.split(",") if t.strip()]
@@ -385,10 +377,10 @@ def _positive_int(name: str, text: str) -> int:
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     """Parse and check the arguments; raise UsageError or ParameterError (one line) on bad input."""
-    from .cli import available_chapters, chapters_dir
-    from .profiles import resolve_device, resolve_name
+    from ..base import available_chapters, chapters_dir
+    from ..nets.profiles import resolve_device, resolve_name
 
-    p = _Parser(prog="advnb bench", description="Speed of advnb's hot paths, and the time of each chapter.")
+    p = Parser(prog="advnb bench", description="Speed of advnb's hot paths, and the time of each chapter.")
     p.add_argument("--json", action="store_true", help="print the record as JSON on stdout")
     p.add_argument("--output", help="also write the JSON record to this file (atomically)")
     p.add_argument("--profiles", default="smoke", help=f"comma-separated, from {', '.join(PROFILES)}")

@@ -1,4 +1,5 @@
-"""How the perturbation changes training (Sec. 3.3: Theorems 3-5, conclusions C4-C7).
+"""[from effects]
+How the perturbation changes training (Sec. 3.3: Theorems 3-5, conclusions C4-C7).
 
 Setting: a sigmoid head (C = 1 logit z) with labels y in {-1, +1}. The paper's "first
 layer" is the network's first ``nn.Linear`` or ``nn.Conv2d``, h = W^T x + b1. For a
@@ -30,22 +31,42 @@ The binary closed forms (from Theorem 2 with C = 1; ``A`` is the paper's 𝒜):
               phi^(norm) = s (e^A - 1) phi_ori - eta g_z^2 ||g̃_h||^2 / H̄_z [s (e^A - 1) + s^2 (e^A - 1)^2]
 
 (Eq. (11) treats g_z as affine in z with slope H̄_z along the move, as Theorem 2 does.)
+
+
+[from symbolic]
+Symbolic (sympy) checks of the paper's algebra, with the numeric sweeps beside them.
+
+Each section derives a statement of the paper from the loss itself (sympy
+differentiates; nothing is typed in from the paper's appendix), reduces it to a
+form whose sign or value can be read off, and checks it, symbolically where the
+algebra allows and numerically (float64) on dense or random inputs.
+
+Lemma 1 (the loss Hessian in the logits)
+----------------------------------------
+- :func:`sigmoid_gap`: for the sigmoid head (C = 1, y in {-1, +1},
+  L = log(1 + exp(-y z))), the gap H_z - g_z^2 as a function of the margin
+  t = y z, its factored forms and its sign, maximum and limits.
+- :func:`softmax_quadratic_form`: for softmax cross-entropy with C classes,
+  v^T H_z v written as the variance of v under p (non-negative).
+- :func:`lemma1_sweep`, :func:`softmax_eigen_sweep`, :func:`min_eigenvalue`,
+  :func:`is_psd`: the same statements on a dense grid of margins and on random
+  logit vectors, through :func:`advnb.core.losses.loss_derivatives`.
+- :func:`sigmoid_path_gap`: the averaged Hessian H̄_z of an attack under frozen
+  gating against g_z(x)^2 (the form in which the paper uses Lemma 1 for Theorem 5).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
+import sympy as sp
 import torch
 from torch import nn
 
 from .attacks import AttackResult, gradient_ascent
-from .hessian import loss_derivatives
+from .losses import loss_derivatives
 
-
-# ----------------------------------------------------------------------------- the first layer
 
 def first_layer(model: nn.Module) -> nn.Module:
     """The paper's W: the first ``nn.Linear`` or ``nn.Conv2d`` that runs (in ``model.modules()`` order)."""
@@ -95,8 +116,6 @@ def layer_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> LayerPass:
     B = len(x)
     return LayerPass(z.detach()[:, 0], gx.reshape(B, -1), gh.reshape(B, -1), g_z[:, 0], h_z[:, 0, 0])
 
-
-# ----------------------------------------------------------------------------- one training step, measured
 
 @dataclass
 class Effect:
@@ -152,8 +171,6 @@ def frozen_layer_gradient(clean: LayerPass, x: torch.Tensor, x_adv: torch.Tensor
     g_z, _ = loss_derivatives(z_adv[:, None], y)
     return g_z[:, :1] * clean.gt_h
 
-
-# ----------------------------------------------------------------------------- the closed forms
 
 def strength(beta: float, hz_bar: torch.Tensor, gt_x: torch.Tensor) -> torch.Tensor:
     """𝒜 = beta H̄_z ||g̃_x||^2. hz_bar: (B,), gt_x: (B, n). Returns (B,)."""
@@ -213,14 +230,6 @@ def eq11(p: Inputs, s: torch.Tensor) -> torch.Tensor:
     return first - second
 
 
-def kappa_prime(phi_star, phi_hat) -> float:
-    """κ' = E|phi* - phî| / E|phi*| over a batch. Both (B,): tensors, arrays or pandas Series."""
-    star, hat = torch.as_tensor(np.asarray(phi_star, dtype=float)), torch.as_tensor(np.asarray(phi_hat, dtype=float))
-    return ((star - hat).abs().mean() / star.abs().mean()).item()
-
-
-# ----------------------------------------------------------------------------- the chapters' measurements
-
 @dataclass
 class AttackedStep:
     """An m-step A1 attack on x and one training step on each side of it. B samples, n inputs, D units."""
@@ -255,71 +264,132 @@ def attacked_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: floa
     return AttackedStep(clean, res, flat, x_adv, g_h_adv, effect(flat, x_adv, clean.g_h, g_h_adv, clean, eta))
 
 
-def theorem3(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float, m: int, eta: float,
-             real: bool = False) -> pd.DataFrame:
-    """Theorems 3 and 4 on one network: the m-step A1 attack of strength beta, measured and predicted.
+def _sym_sigmoid(x: sp.Expr) -> sp.Expr:
+    return 1 / (1 + sp.exp(-x))
 
-    The measurement is :func:`attacked_step` (A2 unless ``real``); the prediction Eqs. (9) and (10)
-    with the attack's H̄_z. x: (B, 1, 28, 28), y: (B,) in {-1, +1}, float64. One row per sample:
-    phi_star, phi_hat (Eq. 9), phi_adv_star, phi_adv_hat (Eq. 10), phi_ori, A, hz_bar, g_z, yz (the
-    margin), dgw_norm and success (the real network misclassifies x + delta*).
+
+def _is_zero(expr: sp.Expr) -> bool:
+    """Whether a sympy expression simplifies to exactly 0."""
+    return sp.simplify(expr) == 0
+
+
+@dataclass(frozen=True)
+class SigmoidGap:
+    """Lemma 1 for the sigmoid head, in the margin t = y z.
+
+    Attributes (all sympy objects):
+      z, t, u: the logit, the margin t = y z and u = exp(t) > 0.
+      g, h, gap: per label y in {-1, +1}, g_z, H_z and H_z - g_z^2 as sympy derived
+        them from L = log(1 + exp(-y z)) (expressions in z).
+      rational: the gap as a rational function of u, (u - 1) / (u + 1)^2.
+      factored: the gap in t, sigma(-t) (sigma(t) - sigma(-t)).
+      tanh_form: the gap in t, sigma(-t) tanh(t / 2).
+      nonneg_set: the set of t where the gap is >= 0 (sympy's solution of the inequality).
+      argmax, max: where the gap peaks (in t) and its value there.
+      limits: the gap as t -> -oo, 0 and +oo.
+      identities: name -> bool, every symbolic identity checked (all True if the algebra holds).
     """
-    step = attacked_step(model, x, y, beta, m, eta, real)
-    clean, measured = step.clean, step.effect
-    hz_bar = step.attack.hz_bar[:, 0, 0]
-    p = Inputs(measured.phi_ori, strength(beta, hz_bar, clean.gt_x), clean.g_z, hz_bar,
-               clean.gt_x.pow(2).sum(1), clean.gt_h.pow(2).sum(1), beta, eta)
-    cols = {"phi_star": measured.phi, "phi_hat": eq9(p), "phi_adv_star": measured.phi_adv, "phi_adv_hat": eq10(p),
-            "phi_ori": measured.phi_ori, "A": p.A, "hz_bar": hz_bar, "g_z": clean.g_z,
-            "yz": y.to(clean.z) * clean.z, "dgw_norm": measured.dgw_norm, "success": step.attack.success}
-    return pd.DataFrame({k: v.detach().cpu().numpy() for k, v in cols.items()})
+
+    z: sp.Symbol
+    t: sp.Symbol
+    u: sp.Symbol
+    g: dict
+    h: dict
+    gap: dict
+    rational: sp.Expr
+    factored: sp.Expr
+    tanh_form: sp.Expr
+    nonneg_set: sp.Set
+    argmax: sp.Expr
+    max: sp.Expr
+    limits: dict
+    identities: dict = field(default_factory=dict)
 
 
-def spearman(a, b) -> float:
-    """Spearman rank correlation of two 1-D sequences (ties get their mean rank)."""
-    ra = pd.Series(np.asarray(a, dtype=float)).rank().to_numpy()
-    rb = pd.Series(np.asarray(b, dtype=float)).rank().to_numpy()
-    return float(np.corrcoef(ra, rb)[0, 1])
+def sigmoid_gap() -> SigmoidGap:
+    """Derive H_z - g_z^2 for the sigmoid head and reduce it to closed forms.
 
-
-PAPER_TABLE2 = {"mlp-3": 3.9e-5, "mlp-4": 8.8e-6, "mlp-5": 1.5e-6, "cnn-3": 8.5e-7, "cnn-4": 1.3e-7, "cnn-5": 1.2e-7,
-                "rescnn-3": 3.4e-5, "rescnn-4": 3.9e-5, "rescnn-5": 9.0e-5, "rescnn-10": 1.9e-4}
-
-
-def table2(models: dict[str, nn.Module], data, betas: list[float], m: int, eta: float, n_eval: int, device,
-           real_at: float | None = None, n_real: int = 8, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Table 2 (κ' of Eq. 9) and its Eq. (10) twin for every network and every beta, under A2.
-
-    ``models``: {arch: binary model in float64}; ``data``: the binary task. Each network is
-    attacked on its first ``n_eval`` correctly classified test digits. At ``real_at`` (one of
-    ``betas``) κ' is also measured without frozen gating on the first ``n_real`` of them
-    (``kappa_prime_real``, beside ``kappa_prime_subset``, the A2 value on the same digits; NaN
-    elsewhere): the real attack needs a backward pass through the network at every step.
-    Returns the summary, one row per network and beta (arch, network, beta, n_eval, kappa_prime,
-    kappa_prime_adv (Eq. 10), kappa_prime_real, paper_kappa_prime, A_median, frac_phi_negative,
-    frac_phi_ori_negative, success_rate), and every sample's row of :func:`theorem3` (A2) with
-    its arch and beta.
+    sympy differentiates L = log(1 + exp(-y z)) for y = -1 and y = +1 separately,
+    substitutes t = y z and checks that both labels give the same function of t,
+    equal to (e^t - 1) / (e^t + 1)^2 = sigma(-t) (sigma(t) - sigma(-t))
+    = sigma(-t) tanh(t/2). The sign is then the sign of u - 1 = e^t - 1, i.e. of t.
     """
-    from tqdm.auto import tqdm
+    z = sp.Symbol("z", real=True)
+    t = sp.Symbol("t", real=True)
+    u = sp.Symbol("u", positive=True)
+    rational = (u - 1) / (u + 1) ** 2
+    factored = _sym_sigmoid(-t) * (_sym_sigmoid(t) - _sym_sigmoid(-t))
+    tanh_form = _sym_sigmoid(-t) * sp.tanh(t / 2)
+    g, h, gap, ids = {}, {}, {}, {}
+    for y in (-1, 1):
+        L = sp.log(1 + sp.exp(-y * z))
+        g[y] = sp.diff(L, z)
+        h[y] = sp.diff(L, z, 2)
+        gap[y] = h[y] - g[y] ** 2
+        in_t = gap[y].subs(z, y * t)  # z = y t since y^2 = 1
+        ids[f"y={y:+d}: g_z = -y sigma(-y z)"] = _is_zero(g[y] + y * _sym_sigmoid(-y * z))
+        ids[f"y={y:+d}: H_z = sigma(y z) sigma(-y z)"] = _is_zero(h[y] - _sym_sigmoid(y * z) * _sym_sigmoid(-y * z))
+        ids[f"y={y:+d}: H_z - g_z^2 = (e^t - 1)/(e^t + 1)^2"] = _is_zero(in_t - rational.subs(u, sp.exp(t)))
+        ids[f"y={y:+d}: H_z - g_z^2 = sigma(-t)(sigma(t) - sigma(-t))"] = _is_zero(in_t - factored)
+        ids[f"y={y:+d}: H_z - g_z^2 = sigma(-t) tanh(t/2)"] = _is_zero((in_t - tanh_form).rewrite(sp.exp))
+    # sign: u > 0 and (u + 1)^2 > 0, so the gap has the sign of u - 1; solve it anyway
+    nonneg_u = sp.solve_univariate_inequality(rational >= 0, u, relational=False)
+    nonneg_set = sp.imageset(sp.Lambda(u, sp.log(u)), nonneg_u)  # back to t = log u
+    ids["gap >= 0 exactly for t >= 0"] = sp.simplify(nonneg_set) == sp.Interval(0, sp.oo)
+    crit = sp.solve(sp.diff(rational, u), u)
+    ids["one critical point"] = len(crit) == 1
+    u_star = crit[0]
+    second = sp.diff(rational, u, 2).subs(u, u_star)
+    ids["the critical point is a maximum"] = bool(second < 0)
+    limits = {
+        "-oo": sp.limit(rational, u, 0, "+"),
+        "0": rational.subs(u, 1),
+        "+oo": sp.limit(rational, u, sp.oo),
+    }
+    return SigmoidGap(z, t, u, g, h, gap, rational, factored, tanh_form, nonneg_set,
+                      sp.log(u_star), sp.nsimplify(rational.subs(u, u_star)), limits, ids)
 
-    from .experiments import attack_set
-    from .models import LABELS
 
-    rows, samples = [], []
-    bar = tqdm(total=len(models) * len(betas), desc="networks x betas", disable=not progress, leave=False)
-    for arch, model in models.items():
-        x, y = attack_set(model, data, n_eval, device)
-        for beta in betas:
-            t = theorem3(model, x, y, beta, m, eta)
-            real = theorem3(model, x[:n_real], y[:n_real], beta, m, eta, real=True) if beta == real_at else None
-            rows.append({"arch": arch, "network": LABELS.get(arch, arch), "beta": beta, "n_eval": len(t),
-                         "kappa_prime": kappa_prime(t.phi_star, t.phi_hat), "kappa_prime_adv": kappa_prime(t.phi_adv_star, t.phi_adv_hat),
-                         "kappa_prime_real": kappa_prime(real.phi_star, real.phi_hat) if real is not None else float("nan"),
-                         "kappa_prime_subset": kappa_prime(t.phi_star[:n_real], t.phi_hat[:n_real]) if real is not None else float("nan"),
-                         "paper_kappa_prime": PAPER_TABLE2.get(arch, float("nan")), "A_median": float(t.A.median()),
-                         "frac_phi_negative": float((t.phi_star < 0).mean()),
-                         "frac_phi_ori_negative": float((t.phi_ori < 0).mean()), "success_rate": float(t.success.mean())})
-            samples.append(t.assign(arch=arch, beta=beta))
-            bar.update(1)
-    bar.close()
-    return pd.DataFrame(rows), pd.concat(samples, ignore_index=True)
+def sigmoid_gap_closed_form(t: np.ndarray) -> np.ndarray:
+    """sigma(-t) tanh(t/2) evaluated stably for any real t (array in, array out, float64)."""
+    th = np.tanh(np.asarray(t, dtype=np.float64) / 2)
+    return 0.5 * (1 - th) * th  # sigma(-t) = (1 - tanh(t/2)) / 2
+
+
+def binary_training_effects() -> dict:
+    """Theorems 3-5 re-derived with sympy, from the gradient flow to Eqs. (9)-(11).
+
+    Scalars stand for the inner products the derivation needs: G = ||g̃_x||^2,
+    a = g̃_x.x, K = ||g̃_h||^2, H = H̄_z > 0, g = g_z, beta, eta, c > 0. Along the attack
+    (A1 with m -> infinity, A2, g_z affine in z with slope H) the logit moves by
+    dz/dt = g̃_x.g_x = G g_z(t) and dg_z/dt = H dz/dt, so g_z(t) solves dg/dt = H G g.
+    Returns a dict of sympy expressions, each of which must simplify to 0:
+
+    - ``flow``: g_z(beta) - e^A g_z (A = beta H G), from ``dsolve``;
+    - ``delta``: g̃_x.deltâ - (e^A - 1) g / H, with deltâ = int_0^beta g_z(t) g̃_x dt;
+    - ``eq9``, ``eq10``: the step's effect -eta [g_z' (a + g̃_x.deltâ) - g a] K (and its adv part)
+      minus the paper's Eqs. (9) and (10);
+    - ``eq11``: the same for c deltâ/||deltâ|| = s deltâ, s = c/||deltâ||, minus Eq. (11).
+    """
+    import sympy as sp
+
+    t, beta, G, H, K, eta, s = sp.symbols("t beta G H K eta s", positive=True)
+    a, g = sp.symbols("a g", real=True)
+    A = beta * H * G
+    f = sp.Function("g_z")
+    sol = sp.dsolve(sp.Eq(f(t).diff(t), H * G * f(t)), f(t), ics={f(0): g}).rhs
+    flow = sp.simplify(sol.subs(t, beta) - sp.exp(A) * g)
+    proj = sp.integrate(G * sol, (t, 0, beta))  # g̃_x . deltâ
+    delta = sp.simplify(proj - (sp.exp(A) - 1) * g / H)
+    phi_ori = -eta * g * a * K
+
+    def phi(scale):  # effect of one step on x + scale * deltâ; g_z there by the affine law
+        g_adv = g + H * scale * proj
+        return -eta * (g_adv * (a + scale * proj) - g * a) * K, -eta * g_adv * (a + scale * proj) * K
+
+    second = eta * g**2 * K * (sp.exp(2 * A) - sp.exp(A)) / H
+    eq9 = sp.simplify(phi(1)[0] - ((sp.exp(A) - 1) * phi_ori - second))
+    eq10 = sp.simplify(phi(1)[1] - (sp.exp(A) * phi_ori - second))
+    e = sp.exp(A) - 1  # s = c / ||deltâ||, so C (e^A - 1)/||deltâ|| = s (e^A - 1)
+    eq11 = sp.simplify(phi(s)[0] - (s * e * phi_ori - eta * g**2 * K / H * (s * e + s**2 * e**2)))
+    return {"flow": flow, "delta": delta, "eq9": eq9, "eq10": eq10, "eq11": eq11}

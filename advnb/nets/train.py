@@ -1,4 +1,5 @@
-"""Training, vanilla or adversarial, behind an on-disk cache.
+"""[from train]
+Training, vanilla or adversarial, behind an on-disk cache.
 
 Vanilla training minimises the cross-entropy with Adam. Adversarial training
 (Madry et al. 2018) replaces each batch by its PGD adversarial examples (``adv``
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,13 +29,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import __version__
-from .attacks import pgd
+from .. import __version__
+from ..base import atomic_write, cache_dir
+from ..core.attacks import pgd
+from ..core.losses import attack_succeeded
+from ..core.losses import loss as per_sample_loss
 from .data import Dataset, subset
-from .hessian import attack_succeeded, loss as per_sample_loss
 from .models import build_model
-from .record import atomic_write
-
 
 ADVERSARIAL = ("none", "linf", "l2")
 
@@ -44,7 +44,7 @@ ADVERSARIAL = ("none", "linf", "l2")
 class TrainConfig:
     arch: str = "two_layer"
     hidden: int = 256  # width D of the two-layer network
-    width: float = 1.0  # width factor of a zoo network (advnb.models)
+    width: float = 1.0  # width factor of a zoo network (advnb.nets.models)
     n_classes: int = 10
     n_train: int = 4000
     epochs: int = 5
@@ -71,7 +71,7 @@ class TrainConfig:
 
 
 def profile_config(arch: str, profile, seed: int, data: Dataset, **overrides) -> TrainConfig:
-    """The training configuration of ``arch`` at a :class:`advnb.profiles.Profile`: its sizes, this seed and data."""
+    """The training configuration of ``arch`` at a :class:`advnb.nets.profiles.Profile`: its sizes, this seed and data."""
     fields = dict(arch=arch, hidden=profile.hidden, width=profile.width, n_train=profile.n_train,
                   epochs=profile.epochs, seed=seed, data=data.source)
     fields.update(overrides)
@@ -84,7 +84,7 @@ ADV_EPS = 0.05  # l-inf radius of the adversarial training of the Sec. 3.3 netwo
 
 def binary_overrides(profile, adversarial: bool) -> dict:
     """TrainConfig overrides of the Sec. 3.3 networks: a sigmoid head (n_classes 1) on the
-    binary task of :func:`advnb.data.as_binary`, vanilla or adversarially trained.
+    binary task of :func:`advnb.nets.data.as_binary`, vanilla or adversarially trained.
 
     Adversarial training is l-inf PGD with eps = ADV_EPS = 0.05 and ``profile.adv_steps``
     steps on ``profile.adv_n_train`` digits. Why 0.05: at the smoke width (1/8) the
@@ -94,10 +94,6 @@ def binary_overrides(profile, adversarial: bool) -> dict:
     if not adversarial:
         return {"n_classes": 1}
     return {"n_classes": 1, "adv": "linf", "eps": ADV_EPS, "adv_steps": profile.adv_steps, "n_train": profile.adv_n_train}
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("ADVNB_CACHE", Path.home() / ".cache" / "advnb"))
 
 
 def correct(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

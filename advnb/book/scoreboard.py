@@ -1,6 +1,7 @@
-"""The reproduction scoreboard: one row per claim of the paper, filled from this build's records.
+"""[from scoreboard]
+The reproduction scoreboard: one row per claim of the paper, filled from this build's records.
 
-Every chapter, once its claims have held, writes a build record (:mod:`advnb.record`):
+Every chapter, once its claims have held, writes a build record (:mod:`advnb.book.record`):
 every value it glued, keyed by this code and its parameters. :func:`collect` gathers
 the records of the default parameters at one profile, running through papermill any
 chapter whose record is missing (with a progress bar). :func:`board` turns them into
@@ -19,7 +20,7 @@ in ``measured`` and ``holds`` is computed from the records here, never typed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 CHAPTERS = ("setup", "theorem1", "theorem2", "growth", "lp_attacks", "gating",
             "lemma1", "theorem3", "theorem4", "imbalance", "theorem5", "theorem6")
@@ -36,8 +37,8 @@ def collect(profile: str | None = None, chapters=CHAPTERS, run_missing: bool = T
 
     from tqdm.auto import tqdm
 
-    from .cli import execute
     from .record import find_record
+    from .runs import execute
 
     records = {c: find_record(c, profile) for c in chapters}
     missing = [c for c, r in records.items() if r is None]
@@ -74,9 +75,6 @@ def _verdict(ok: bool, partly: bool = False) -> str:
 def _range(lo: float, hi: float) -> str:
     return f"{_fmt(lo)} … {_fmt(hi)}"
 
-
-# Each measure reads the results of this build, R = {chapter: {glued name: value}}, and returns
-# (what was measured, in a line; "yes" | "partly" | "no"), by the rule its docstring states.
 
 def _lemma1(R):
     """yes when every symbolic identity holds, softmax H_z has no negative eigenvalue and the

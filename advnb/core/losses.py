@@ -1,4 +1,5 @@
-"""Loss derivatives with respect to the logits z.
+"""[from hessian]
+Loss derivatives with respect to the logits z.
 
 Notation (the paper's): g_z = dL/dz and H_z = d^2L/dz dz^T.
 

@@ -1,11 +1,12 @@
-"""``advnb sweep``: a chapter run at every combination of parameter values, then one CSV and one plot.
+"""[from sweep]
+``advnb sweep``: a chapter run at every combination of parameter values, then one CSV and one plot.
 
     advnb sweep CHAPTER -p NAME V1,V2,... [-p NAME ...] [--profile P] [--output-dir DIR]
 
 Each combination is one ``advnb run`` (papermill) into its own folder::
 
     DIR/CHAPTER-sweep/NAME=V1,NAME2=W1/CHAPTER.ipynb    the executed notebook
-    DIR/CHAPTER-sweep/NAME=V1,NAME2=W1/CHAPTER.json     its record (see advnb.cli)
+    DIR/CHAPTER-sweep/NAME=V1,NAME2=W1/CHAPTER.json     its record (see advnb.book.cli)
     DIR/CHAPTER-sweep.csv    one row per run: the swept values, then every scalar the chapter glued
     DIR/CHAPTER-sweep.png    each glued number that changes across the runs, against the swept parameter
 
@@ -30,8 +31,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from .params import RULES, ParameterError, check, convert
-from .record import atomic_write
+from ..base import ParameterError, atomic_write
+from .params import RULES, check, convert
 
 
 def parse_grid(pairs: list[list[str]], known: dict) -> dict[str, list[Any]]:
@@ -128,7 +129,6 @@ def plot(df, swept: list[str], title: str):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     x_name, others = swept[0], swept[1:]
     skip = set(swept) | {"run", "profile", "wall_time_s"}
@@ -169,7 +169,8 @@ def sweep(chapter: str, pairs: list[list[str]], profile: str | None, output_dir:
     """
     from tqdm.auto import tqdm
 
-    from .cli import UsageError, available_chapters, chapter_parameters, execute
+    from ..base import available_chapters
+    from .runs import UsageError, chapter_parameters, execute
 
     chapters = available_chapters()
     if chapter not in chapters:

@@ -1,4 +1,5 @@
-"""Networks: the paper's two-layer model and the model zoo of its experiments.
+"""[from models]
+Networks: the paper's two-layer model and the model zoo of its experiments.
 
 The paper's two-layer ReLU network, Eq. (3):
 
@@ -9,7 +10,7 @@ gating states (sigma_d = 1 where h_d > 0). ``nn.Linear`` stores the transposes:
 ``fc1.weight`` is W1^T (D x n) and ``fc2.weight`` is W2^T (C x D).
 
 The zoo (every network takes x: (B, 1, 28, 28) and returns logits z: (B, C);
-the head lives in the loss, see ``advnb.hessian``). ``width`` scales every
+the head lives in the loss, see ``advnb.core.losses``). ``width`` scales every
 hidden width and channel count (``smoke`` 1/8, ``quick`` 1/4, ``paper`` 1):
 
 =============  ==============================================================
@@ -29,7 +30,7 @@ ResNet-50      leave 1 x 1 after four), pooling to 1 x 1 before a
 
 All ReLUs are out-of-place so that ``torch.func`` can take per-sample Jacobians,
 and BatchNorm (ResNets only) runs in eval mode in every analysis, so that the
-frozen-gating linearisation in ``advnb.gating`` is exact for every network.
+frozen-gating linearisation in ``advnb.core.linearize`` is exact for every network.
 For ``width < 1`` the torchvision networks are rebuilt with every channel count
 and hidden width scaled (lazy modules materialised by one dry forward pass); at
 ``width = 1`` they are torchvision's own. Every zoo network, ours and torchvision's,
@@ -59,6 +60,8 @@ class TwoLayerReLU(nn.Module):
 
 
 MLP_WIDTHS = (1024, 256, 128, 64)  # Ren et al. (2022)
+
+
 CNN_CHANNELS = 64
 
 
@@ -234,10 +237,18 @@ def _zoo_entry(arch: str):
 
 
 TABLE1 = ("mlp-3", "mlp-4", "mlp-5", "cnn-3", "cnn-4", "cnn-5", "rescnn-3", "rescnn-4", "rescnn-5", "rescnn-10")
+
+
 TORCHVISION_NETS = ("alexnet", "vgg11", "resnet18", "resnet50")
+
+
 ZOO = TABLE1 + TORCHVISION_NETS
+
+
 LABELS = {**{a: a.replace("mlp", "MLP").replace("rescnn", "ResCNN").replace("cnn", "CNN") for a in TABLE1},
           "alexnet": "AlexNet", "vgg11": "VGG-11", "resnet18": "ResNet-18", "resnet50": "ResNet-50"}
+
+
 ARCHITECTURES = ("two_layer",) + ZOO
 
 

@@ -1,4 +1,5 @@
-"""Attack dynamics: the growth of perturbations (C2, Fig. 2) and what gating does (Appendix J).
+"""[from dynamics]
+Attack dynamics: the growth of perturbations (C2, Fig. 2) and what gating does (Appendix J).
 
 Two chapters read from here. ``growth`` follows ||delta^(t)|| and ||g_{x+delta^(t)}||
 step by step at a fixed step size alpha and aligns samples by their relative progress
@@ -19,23 +20,17 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .attacks import _gradient_oracle, gradient_ascent
-from .experiments import compare
-from .gating import affine_logits, linearize, read_modules, relu_inputs
-from .hessian import attack_succeeded, loss_derivatives
-from .metrics import kappa
-from .theory import infinite_step_delta, top_eigenpairs
+from ..core.attacks import _gradient_oracle
+from ..core.linearize import affine_logits, linearize
+from ..core.losses import attack_succeeded, loss_derivatives
+from ..core.metrics import linear_r2, loglinear_fit, mean_log
 
 RULES = ("a1", "l2", "linf")
+
+
 RULE_LABELS = {"a1": r"A1 ($\alpha g$, Theorem 2)", "l2": r"$\ell_2$ ($\alpha g/\|g\|$)", "linf": r"$\ell_\infty$ ($\alpha\,\mathrm{sign}\,g$)"}
-
-
-# --------------------------------------------------------------------------------------
-# trajectories
-# --------------------------------------------------------------------------------------
 
 
 def _direction(rule: str, g: torch.Tensor) -> torch.Tensor:
@@ -140,11 +135,6 @@ def m_success(wrong: torch.Tensor) -> torch.Tensor:
     return torch.where(first < wrong.shape[1], first, torch.full_like(first, -1))
 
 
-# --------------------------------------------------------------------------------------
-# the step size
-# --------------------------------------------------------------------------------------
-
-
 def linear_crossing_steps(J: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor, rule: str,
                           alphas: torch.Tensor | float, m: int) -> torch.Tensor:
     """Steps an attack needs to cross the decision boundary of the linearisation z = J x + b.
@@ -189,11 +179,6 @@ def calibrate_alpha(J: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.
     return float(table["alpha"].iloc[int(table["kept"].to_numpy().argmax())]), table
 
 
-# --------------------------------------------------------------------------------------
-# relative progress and the exponential fit
-# --------------------------------------------------------------------------------------
-
-
 def progress_curves(norms: torch.Tensor, m_succ: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     """Each sample's norm at the relative progress t / m_success = r, for r in ``grid``.
 
@@ -206,41 +191,6 @@ def progress_curves(norms: torch.Tensor, m_succ: torch.Tensor, grid: torch.Tenso
     hi = (lo + 1).clamp(max=norms.shape[1] - 1)
     frac = s - lo.to(s)
     return (1 - frac) * norms.gather(1, lo) + frac * norms.gather(1, hi)
-
-
-@dataclass
-class LogLinearFit:
-    """Least-squares fit of log(values) = log_a + rate * r. Shapes (...,) as the leading dims of values."""
-
-    rate: torch.Tensor  # e-folds per unit of r
-    log_a: torch.Tensor
-    r2: torch.Tensor  # coefficient of determination of the log-linear fit
-
-
-def _line_fit(r: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Least-squares line v ~ a + slope r along the last axis. r: (G,), v: (..., G).
-
-    Returns slope, intercept a and R² = 1 - SS_res / SS_tot (a constant series, SS_tot = 0,
-    gets R² = 1 if the line fits it exactly, else 0)."""
-    r = r.to(v)
-    rc = r - r.mean()
-    vc = v - v.mean(-1, keepdim=True)
-    slope = (vc * rc).sum(-1) / rc.pow(2).sum()
-    intercept = v.mean(-1) - slope * r.mean()
-    res = vc - slope[..., None] * rc
-    ss_res, ss_tot = res.pow(2).sum(-1), vc.pow(2).sum(-1)
-    r2 = torch.where(ss_tot > 0, 1 - ss_res / torch.where(ss_tot > 0, ss_tot, 1.0), (ss_res <= 1e-30 * v.pow(2).sum(-1)).to(v))
-    return slope, intercept, r2
-
-
-def loglinear_fit(r: torch.Tensor, values: torch.Tensor) -> LogLinearFit:
-    """Fit log(values) against r by least squares, independently along the last axis.
-
-    r: (G,), values: (..., G) > 0. R² = 1 - SS_res / SS_tot of the fit in log space
-    (1 for an exact exponential; a constant series gets R² = 1).
-    """
-    rate, log_a, r2 = _line_fit(r, values.log())
-    return LogLinearFit(rate, log_a, r2)
 
 
 @dataclass
@@ -267,19 +217,6 @@ def growth_curves(network: str, traj: Trajectory, grid: torch.Tensor, min_steps:
     ms_ok = ms[ok]
     return Growth(network, traj.rule, traj.frozen_gating, traj.alpha, len(ms), int((ms > 0).sum()), ms_ok, grid,
                   progress_curves(traj.delta_norms[ok], ms_ok, grid), progress_curves(traj.grad_norms[ok], ms_ok, grid))
-
-
-def linear_r2(r: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-    """R² of a straight-line least-squares fit of values (not their log) against r.
-
-    The rival of :func:`loglinear_fit`: linear growth. r: (G,), values: (..., G). Returns (...,).
-    """
-    return _line_fit(r, values)[2]
-
-
-def mean_log(values: torch.Tensor) -> torch.Tensor:
-    """Geometric mean over samples. values: (B, G) >= 0 (a zero gives 0). Returns (G,)."""
-    return values.log().mean(0).exp()
 
 
 def fit_growth(g: Growth, r_from: float) -> dict:
@@ -338,163 +275,6 @@ def growth_experiment(network: str, model: nn.Module, x: torch.Tensor, y: torch.
     return curves, pd.DataFrame(rows)
 
 
-# --------------------------------------------------------------------------------------
-# gating (Appendix J)
-# --------------------------------------------------------------------------------------
-
-
-def _maxpool_records(model: nn.Module, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """For every nn.MaxPool2d: its input windows (B, C, k*k, L) and the argmax indices (B, C, L)."""
-    records = []
-
-    def read(mod, inp):
-        B, C = inp.shape[:2]
-        win = F.unfold(inp.flatten(0, 1)[:, None], mod.kernel_size, mod.dilation, mod.padding, mod.stride)
-        _, idx = F.max_pool2d(inp, mod.kernel_size, mod.stride, mod.padding, mod.dilation, mod.ceil_mode, return_indices=True)
-        records.append((win.reshape(B, C, win.shape[1], -1), idx.flatten(2)))
-
-    read_modules(model, x, nn.MaxPool2d, read)
-    return records
-
-
-def relu_flips(model: nn.Module, x: torch.Tensor, x_new: torch.Tensor) -> dict[str, torch.Tensor]:
-    """ReLU gates at x against x_new, with the gates *tied* at x (input exactly 0) told apart.
-
-    A gate whose input is exactly 0 sits on the kink of the ReLU: it is off at x, and any
-    perturbation with a positive component along its weights switches it on. (On MNIST this
-    happens where a channel with zero bias sees the blank background.) Returns (B,) tensors:
-    ``flipped`` (fraction of all gates whose state differs), ``ties`` (fraction tied at x) and
-    ``flipped_untied`` (fraction of the untied gates whose state differs).
-    """
-    h0, h1 = relu_inputs(model, x), relu_inputs(model, x_new)
-    flip = (h0 > 0) != (h1 > 0)
-    tie = h0 == 0
-    untied = (~tie).double().sum(1).clamp_min(1)
-    return {"flipped": flip.double().mean(1), "ties": tie.double().mean(1),
-            "flipped_untied": (flip & ~tie).double().sum(1) / untied}
-
-
-def maxpool_ties(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Fraction of max-pool windows whose positive maximum is attained more than once.
-
-    At such a tie the network is not differentiable: the gradient (and the frozen-gating
-    linearisation) routes through one of the tied entries, and any perturbation that breaks
-    the tie otherwise re-routes it. Ties at 0 (every entry switched off by a ReLU) are not
-    counted: nothing flows through them. x: (B, ...). Returns (B,); NaN without max-pools.
-    """
-    recs = _maxpool_records(model, x)
-    if not recs:
-        return torch.full((len(x),), float("nan"), dtype=torch.float64, device=x.device)
-    tied, total = 0, 0
-    for win, _ in recs:
-        top = win.max(dim=2, keepdim=True).values
-        tie = ((win == top).sum(2) > 1) & (top[:, :, 0] > 0)
-        tied = tied + tie.flatten(1).double().sum(1)
-        total += tie[0].numel()
-    return tied / total
-
-
-def maxpool_switches(model: nn.Module, x: torch.Tensor, x_new: torch.Tensor) -> torch.Tensor:
-    """Fraction of max-pool windows whose selected entry differs between x and x_new.
-
-    The max-pool counterpart of :func:`advnb.gating.flipped_fraction`. x, x_new: (B, ...).
-    Returns (B,); NaN for a network without max-pools.
-    """
-    a, b = _maxpool_records(model, x), _maxpool_records(model, x_new)
-    if not a:
-        return torch.full((len(x),), float("nan"), dtype=torch.float64, device=x.device)
-    changed = torch.cat([(ia != ib).flatten(1) for (_, ia), (_, ib) in zip(a, b)], dim=1)
-    return changed.double().mean(1)
-
-
-def background_share(diff: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Share of ||diff||² on the blank pixels of x (x == 0). diff, x: (B, ...) with n entries. Returns (B,)."""
-    d2 = diff.reshape(len(diff), -1).pow(2)
-    blank = x.reshape(len(x), -1) == 0
-    return (d2 * blank).sum(1) / d2.sum(1).clamp_min(1e-300)
-
-
-def top_eigenvalue_change(model: nn.Module, x: torch.Tensor, kept: torch.Tensor, hz_bar: torch.Tensor,
-                          J0: torch.Tensor | None = None) -> torch.Tensor:
-    """|lambda_1(t) - lambda_1(0)| / lambda_1(0) at each kept step of an attack.
-
-    lambda_1(t) is the top eigenvalue of J_t^T H̄_z J_t with J_t the real network's Jacobian
-    at x + delta^(t) and H̄_z held fixed (the attack's), so that only the change of
-    W~ = J^T caused by the gates enters. It comes from the C x C problem
-    (:func:`advnb.theory.top_eigenpairs`); the n x n matrix is never formed.
-    x: (B, ...), kept: (B, K, n), hz_bar: (B, C, C), J0: (B, C, n) the Jacobian at x if known.
-    Returns (B, K).
-    """
-    flat = x.reshape(len(x), -1)
-    if J0 is None:
-        J0, _ = linearize(model, x)
-    lam0 = top_eigenpairs(J0, hz_bar)[0][:, 0]
-    out = []
-    for k in range(kept.shape[1]):
-        Jt, _ = linearize(model, (flat + kept[:, k]).reshape(x.shape))
-        out.append((top_eigenpairs(Jt, hz_bar)[0][:, 0] - lam0).abs() / lam0)
-    return torch.stack(out, 1)
-
-
-def checkpoint_steps(m: int, k: int) -> tuple[int, ...]:
-    """k evenly spaced steps in 1..m, ending at m (fewer if m < k)."""
-    return tuple(sorted({max(1, round(m * (i + 1) / k)) for i in range(k)}))
-
-
-def gating_at_beta(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float, m: int,
-                   checkpoints: int = 4, linearization: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict:
-    """Appendix J at one beta: how far the real A1 attack strays from frozen gating.
-
-    Runs the m-step A1 attack (alpha = beta/m) on the real network, and with frozen gating
-    through :func:`advnb.experiments.compare`. Returns one row (means over the B samples):
-
-    - ``flipped``: fraction of ReLU gates that differ between x and x + delta* (real attack);
-      ``relu_ties``: fraction of ReLU gates whose input is exactly 0 at x; ``flipped_untied``:
-      fraction of the other gates that flip (:func:`relu_flips`);
-      ``switched``: the same as ``flipped`` for max-pool selections; ``ties``: fraction of
-      max-pool windows tied at x (:func:`maxpool_ties`); NaN without max-pools;
-    - ``eig_change``: each sample's largest |lambda_1(t) - lambda_1(0)| / lambda_1(0) over
-      ``checkpoints`` steps of the real attack (H̄_z of the real attack), averaged; and its max;
-    - ``kappa_frozen``: Theorem 2 against the frozen-gating attack (its own H̄_z);
-      ``kappa_real``: Theorem 2 (J at x, the real attack's own H̄_z) against the real attack;
-    - ``blank_share``: share of ||delta*_real - delta*_frozen||² on blank pixels (x = 0);
-    - ``success_real`` / ``success_frozen``: the real network misclassifies x + delta*.
-    """
-    J, b = linearization if linearization is not None else linearize(model, x)
-    real = gradient_ascent(model, x, y, beta, m, frozen_gating=False, keep=checkpoint_steps(m, checkpoints))
-    hz_real, real_delta = real.hz_bar, real.delta.reshape(len(x), -1)
-    frozen = compare(model, x, y, beta, m, linearization=(J, b))
-    d_hat_real = infinite_step_delta(J, hz_real, frozen.g_z, beta).delta
-    x_adv = x + real.delta
-    flips = relu_flips(model, x, x_adv)
-    change = top_eigenvalue_change(model, x, real.kept, hz_real, J0=J).max(dim=1).values
-    return {"beta": beta, "flipped": flips["flipped"].mean().item(), "relu_ties": flips["ties"].mean().item(),
-            "flipped_untied": flips["flipped_untied"].mean().item(),
-            "switched": maxpool_switches(model, x, x_adv).mean().item(), "ties": maxpool_ties(model, x).mean().item(),
-            "eig_change": change.mean().item(), "eig_change_max": change.max().item(),
-            "kappa_frozen": frozen.kappa, "kappa_real": kappa(real_delta, d_hat_real),
-            "blank_share": background_share(real_delta - frozen.delta_star, x).mean().item(),
-            "success_real": real.success_rate, "success_frozen": frozen.success_rate}
-
-
-def gating_map(networks: dict[str, nn.Module], attack_sets: dict[str, tuple[torch.Tensor, torch.Tensor]],
-               betas: list[float], m: int, checkpoints: int = 4, progress: bool = True) -> pd.DataFrame:
-    """:func:`gating_at_beta` for every network and beta. Returns one row per (network, beta)."""
-    from tqdm.auto import tqdm
-
-    rows = []
-    for name, model in tqdm(networks.items(), desc="networks", disable=not progress, leave=False):
-        x, y = attack_sets[name]
-        lin = linearize(model, x)
-        for beta in betas:
-            rows.append({"network": name, **gating_at_beta(model, x, y, beta, m, checkpoints, lin)})
-    return pd.DataFrame(rows)
-
-
-# --------------------------------------------------------------------------------------
-# figures
-# --------------------------------------------------------------------------------------
-
 RULE_COLORS = {"a1": "tab:blue", "l2": "tab:orange", "linf": "tab:green"}
 
 
@@ -533,70 +313,5 @@ def growth_figure(curves: list[Growth], labels: dict[str, str], progress_from: f
             ax.set_ylabel(r"$\|\delta\|_2$ (pixel units, $[0,1]$ scale)" if quantity == "delta"
                           else r"$\|\partial L/\partial x\|_2$ (loss per pixel unit)", fontsize=8)
             ax.legend(fontsize=6.5, loc="lower right")
-    fig.tight_layout()
-    return fig
-
-
-def gating_map_figure(df: pd.DataFrame, labels: dict[str, str], beta_marked: float | None = None) -> plt.Figure:
-    """The beta map of Appendix J: networks (rows) by beta (columns), four panels.
-
-    df: rows of :func:`gating_map`. Panels: ReLU gates flipped, max-pool selections changed,
-    relative change of lambda_1, kappa without / with frozen gating, and the success rate
-    of the real attack. Colours are logarithmic except for the success rate.
-    """
-    import seaborn as sns
-    from matplotlib.colors import LogNorm
-
-    d = df.assign(network=df["network"].map(lambda a: labels.get(a, a)),
-                  ratio=df["kappa_real"] / df["kappa_frozen"])
-    panels = [("flipped", "ReLU gates flipped (fraction)", True), ("switched", "max-pool selections changed (fraction)", True),
-              ("eig_change", r"$|\lambda_1(t)-\lambda_1(0)|/\lambda_1(0)$", True),
-              ("ratio", r"$\kappa$ real / $\kappa$ frozen gating", True), ("success_real", "attack success rate (real network)", False)]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.0 * len(panels), 0.42 * d["network"].nunique() + 1.8))
-    order = list(dict.fromkeys(d["network"]))
-    for ax, (col, title, log) in zip(axes, panels):
-        table = d.pivot(index="network", columns="beta", values=col).reindex(order)
-        vals = table.to_numpy(dtype=float)
-        finite = vals[np.isfinite(vals) & (vals > 0)]
-        annot = table.map(lambda v: "n/a" if not np.isfinite(v) else ("0" if v == 0 else f"{v:.0e}" if log else f"{v:.0%}"))
-        if log and finite.size:  # zeros take the lowest colour; NaN (no max-pool) stays blank
-            shown = table.where(~(table <= 0), finite.min())
-            norm, lo, hi = LogNorm(vmin=finite.min(), vmax=max(finite.max(), finite.min() * 10)), None, None
-        else:  # linear colours; a panel without a single positive value is drawn at the lowest colour
-            shown, norm, lo, hi = (table if not log else table.where(table.isna(), 0.0)), None, 0, 1
-        sns.heatmap(shown, ax=ax, norm=norm, cmap="viridis", cbar=False, annot=annot, fmt="",
-                    annot_kws={"fontsize": 7}, vmin=lo, vmax=hi)
-        for (i, j), v in np.ndenumerate(vals):  # seaborn does not annotate the blank cells
-            if not np.isfinite(v):
-                ax.text(j + 0.5, i + 0.5, "n/a", ha="center", va="center", fontsize=7, color="0.4")
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel(r"overall strength $\beta = m\alpha$")
-        ax.set_xticklabels([f"{b:g}" for b in table.columns], rotation=0, fontsize=8)
-        ax.set_ylabel("" if ax is not axes[0] else "network")
-        if beta_marked is not None and beta_marked in list(table.columns):
-            k = list(table.columns).index(beta_marked)
-            ax.add_patch(plt.Rectangle((k, 0), 1, len(order), fill=False, ec="red", lw=1.5))
-    fig.tight_layout()
-    return fig
-
-
-def gating_kappa_figure(df: pd.DataFrame, labels: dict[str, str], beta: float) -> plt.Figure:
-    """kappa with and without frozen gating at one beta, one row per network (log axis).
-
-    df: the rows of :func:`gating_map` at that beta.
-    """
-    d = df.reset_index(drop=True)
-    fig, ax = plt.subplots(figsize=(7, 0.38 * len(d) + 2.0))
-    yy = np.arange(len(d))[::-1]
-    ax.semilogx(d["kappa_frozen"], yy, "o", label=r"$\kappa$, frozen gating (A2): $\delta^*$ and $\hat\delta$ both linearised")
-    ax.semilogx(d["kappa_real"], yy, "s", mfc="none", ms=9, mew=1.5,
-                label=r"$\kappa$, real network: real $\delta^*$ against $\hat\delta$")
-    for k in range(len(d)):
-        ax.plot([d["kappa_frozen"][k], d["kappa_real"][k]], [yy[k]] * 2, color="0.7", zorder=0)
-    ax.set_yticks(yy)
-    ax.set_yticklabels([labels.get(a, a) for a in d["network"]])
-    ax.set_xlabel(r"$\kappa = E\|\delta^*-\hat\delta\| / E\|\delta^*\|$")
-    ax.set_title(rf"Theorem 2 with and without frozen gating, $\beta$ = {beta:g}", fontsize=10)
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1)
     fig.tight_layout()
     return fig

@@ -1,4 +1,5 @@
-"""Theorems 1 and 2 in closed form.
+"""[from theory]
+Theorems 1 and 2 in closed form.
 
 Under A1-A2 the perturbation obeys the linear recursion
 delta^(t+1) = delta^(t) + alpha (g_x + H̄_x delta^(t)) with H̄_x = J^T H̄_z J
@@ -26,12 +27,40 @@ C x C, at O(n C^2 + C^3) per sample. With A = H̄_z J J^T (C x C):
 
 ``delta_eigensum`` is the dense reference (eigendecomposition of the n x n H̄_x),
 used by the tests and shown side by side in the book.
+
+
+[from directions]
+Section 3.2: Theorem 2 set beside l2 and l-inf PGD, and conclusion C3.
+
+Under frozen gating (A2) and a constant H̄_z, the infinite-step A1 attack solves the
+ODE d delta / d tau = g(delta) = g_x + H̄_x delta, and Theorem 2 gives its point at
+"time" beta. The infinite-step l2 attack solves d delta / d s = g / ||g||: the same
+vector field, normalised, so it traces *the same curve*, re-parametrised by arc length
+s (d tau / d s = 1 / ||g|| > 0). Which point of the curve a finite l2 attack reached
+is therefore a matter of *where along it*, not of direction. Along the curve
+d||delta||^2 / d tau = 2 delta . g = 2 sum_i c_i e^{tau lambda_i} gamma_i^2 >= 0
+(lambda_i >= 0, c_i > 0), so ||deltâ(beta)|| is increasing in beta and each point is
+named by its distance from x. We compare an l2 attack delta with deltâ at the beta
+whose ||deltâ(beta)|| equals ||delta|| (:func:`match_beta`, a vectorised bisection).
+For l-inf attacks the same rule matches deltâ to the effective component.
+
+Numerics. Everything runs on the (at most C) non-trivial eigenpairs of
+H̄_x = J^T H̄_z J from the C x C problem (:func:`advnb.core.theory.top_eigenpairs`):
+
+    deltâ(beta) = beta g_x + sum_i (c_i - beta) gamma_i v_i,   c_i = (e^{beta lambda_i} - 1) / lambda_i,
+
+which is Theorem 2 written so that the directions with lambda_i ~ 0 (where the
+eigenvectors of a rank-deficient H̄_x are ill-determined) carry c_i - beta ~ 0. The
+coefficients are handled in logarithms, so that the *direction* and the log-norm stay
+exact for any beta (beta lambda_1 = 1e5 overflows e^{beta lambda_1} but not this).
+Shapes: B samples, C logits, n input dimensions.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 
@@ -178,7 +207,7 @@ def gradient_flow(J: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Te
     du/ds = g_z(z(x) + J J^T u), with classical Runge-Kutta (fourth order, ``steps`` steps).
     J: (B, C, n), b: (B, C), x: (B, ...), y: (B,). Returns delta (B, n).
     """
-    from .hessian import loss_derivatives  # theory stays importable without the loss module
+    from .losses import loss_derivatives
 
     _check_beta_m(beta, steps)
     z0 = torch.einsum("bcn,bn->bc", J, x.reshape(x.shape[0], -1)) + b
@@ -196,3 +225,131 @@ def gradient_flow(J: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Te
         k4 = f(u + h * k3)
         u = u + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
     return (J.transpose(1, 2) @ u[:, :, None])[..., 0]
+
+
+class Spectrum(NamedTuple):
+    """The non-trivial eigen-structure of H̄_x = J^T H̄_z J and the gradient at x."""
+
+    lam: torch.Tensor  # (B, C) eigenvalues, descending, >= 0
+    V: torch.Tensor  # (B, n, C) unit eigenvectors (zero columns where lambda = 0)
+    g_x: torch.Tensor  # (B, n) input gradient at x, J^T g_z
+    gamma: torch.Tensor  # (B, C) gamma_i = g_x . v_i
+
+
+def spectrum(J: torch.Tensor, hz_bar: torch.Tensor, g_z: torch.Tensor) -> Spectrum:
+    """The :class:`Spectrum` for J: (B, C, n), hz_bar: (B, C, C) symmetric PSD, g_z: (B, C)."""
+    check_shapes(J, hz_bar, g_z)
+    lam, V = top_eigenpairs(J, hz_bar)
+    g_x = (J.transpose(1, 2) @ g_z[:, :, None])[..., 0]
+    gamma = (V.transpose(1, 2) @ g_x[:, :, None])[..., 0]
+    return Spectrum(lam, V, g_x, gamma)
+
+
+def _beta_tensor(beta, like: torch.Tensor) -> torch.Tensor:
+    """beta as a (B,) tensor (a float is broadcast); every entry must be finite and > 0."""
+    b = torch.as_tensor(beta, dtype=like.dtype, device=like.device)
+    if b.ndim == 0:
+        b = b.expand(like.shape[0])
+    if b.shape != like.shape[:1]:
+        raise ValueError(f"beta must be a number or have shape ({like.shape[0]},), got {tuple(b.shape)}")
+    if not bool(torch.all(torch.isfinite(b) & (b > 0))):
+        raise ValueError("beta must be finite and > 0")
+    return b
+
+
+def log_coefficients(lam: torch.Tensor, beta) -> torch.Tensor:
+    """log c_i, c_i = (e^{beta lambda_i} - 1) / lambda_i (= beta at lambda_i = 0), without overflow.
+
+    lam: (B, C) >= 0; beta: a number or (B,). Returns (B, C).
+    """
+    b = _beta_tensor(beta, lam)[:, None]
+    u = b * lam
+    pos = lam > 0
+    small = u <= 30.0
+    safe_u = torch.where(pos & small, u, torch.ones_like(u))
+    # u <= 30: log c = log beta + log(expm1(u) / u), exact as u -> 0 (and = log beta at lambda = 0);
+    # u > 30:  log c = u + log(1 - e^{-u}) - log lambda, free of overflow
+    low = torch.log(b) + torch.where(pos & small, torch.log(torch.expm1(safe_u) / safe_u), torch.zeros_like(u))
+    high = u + torch.log(-torch.expm1(-torch.where(small, torch.ones_like(u), u))) - torch.log(torch.where(pos, lam, torch.ones_like(lam)))
+    return torch.where(small, low, high).expand_as(lam)
+
+
+class Direction(NamedTuple):
+    """deltâ(beta) as a unit vector and its log-norm (both exact for any beta)."""
+
+    unit: torch.Tensor  # (B, n) deltâ / ||deltâ||
+    log_norm: torch.Tensor  # (B,) log ||deltâ||
+
+    @property
+    def delta(self) -> torch.Tensor:
+        """deltâ itself, (B, n) (overflows to inf where ||deltâ|| > ~1e308)."""
+        return self.unit * self.log_norm.exp()[:, None]
+
+
+def delta_hat(spec: Spectrum, beta) -> Direction:
+    """Theorem 2 at a per-sample beta (a number or (B,)), through the spectrum.
+
+    deltâ = beta g_x + sum_i (c_i - beta) gamma_i v_i, scaled by e^{-S}, S = max(log beta, max_i log c_i),
+    before it is formed, so nothing overflows. Returns :class:`Direction`.
+    """
+    b = _beta_tensor(beta, spec.g_x)
+    logc = log_coefficients(spec.lam, b)  # (B, C)
+    logb = torch.log(b)
+    S = torch.maximum(logb, logc.max(dim=1).values)
+    coef = torch.exp(logc - S[:, None]) - torch.exp(logb - S)[:, None]  # (c_i - beta) e^{-S}
+    scaled = torch.exp(logb - S)[:, None] * spec.g_x + (spec.V @ (coef * spec.gamma)[:, :, None])[..., 0]
+    norm = scaled.norm(dim=1)
+    if not bool(torch.all(norm > 0)):
+        raise ValueError("deltâ is zero for some sample (g_x = 0): its direction is undefined")
+    return Direction(scaled / norm[:, None], S + torch.log(norm))
+
+
+def _log_norm_np(lam: np.ndarray, gamma2: np.ndarray, rest: np.ndarray, log_beta: np.ndarray) -> np.ndarray:
+    """log ||deltâ(beta)|| from the coefficients alone (numpy, O(C) per sample).
+
+    With V orthonormal and gamma = V^T g_x, ||deltâ||^2 = beta^2 (||g_x||^2 - ||gamma||^2) + sum_i c_i^2 gamma_i^2.
+    lam, gamma2: (B, C); rest = ||g_x||^2 - ||gamma||^2 >= 0: (B,); log_beta: (B,). Returns (B,).
+    """
+    u = np.exp(log_beta)[:, None] * lam
+    pos, small = lam > 0, u <= 30.0
+    safe_u = np.where(pos & small, u, 1.0)
+    low = log_beta[:, None] + np.where(pos & small, np.log(np.expm1(safe_u) / safe_u), 0.0)
+    high = u + np.log(-np.expm1(-np.where(small, 1.0, u))) - np.log(np.where(pos, lam, 1.0))
+    logc = np.where(small, low, high)
+    S = np.maximum(log_beta, logc.max(axis=1))
+    sq = np.exp(2 * (log_beta - S)) * rest + (np.exp(2 * (logc - S[:, None])) * gamma2).sum(axis=1)
+    return S + 0.5 * np.log(sq)
+
+
+def match_beta(spec: Spectrum, target_norm: torch.Tensor, iters: int = 64) -> torch.Tensor:
+    """The beta at which ||deltâ(beta)|| equals ``target_norm`` (B,), per sample, by bisection.
+
+    ||deltâ(beta)|| is increasing in beta (module docstring) and bracketed:
+    beta ||g_x|| <= ||deltâ(beta)|| <= beta e^{beta lambda_1} ||g_x|| (every c_i lies in
+    [beta, beta e^{beta lambda_i}]). So beta_hi = r / ||g_x|| and
+    beta_lo = beta_hi e^{-beta_hi lambda_1}, r the target, bracket the root (beta_lo is floored
+    at beta_hi e^{-600}, which only matters if beta_hi lambda_1 > 600 e^600). The bisection halves
+    the bracket of log beta, at most 600 wide, ``iters`` times for all samples at once: 64 halvings
+    leave it below 1e-16. ||deltâ(beta)|| is evaluated from the C coefficients in closed form
+    (scalar root finding, done in numpy: tiny arrays, no thread overhead). Returns beta (B,).
+    """
+    target = torch.as_tensor(target_norm, dtype=spec.g_x.dtype, device=spec.g_x.device)
+    if target.shape != spec.g_x.shape[:1]:
+        raise ValueError(f"target_norm must have shape ({spec.g_x.shape[0]},), got {tuple(target.shape)}")
+    if not bool(torch.all(torch.isfinite(target) & (target > 0))):
+        raise ValueError("target_norm must be finite and > 0")
+    if not bool(torch.all(spec.g_x.norm(dim=1) > 0)):
+        raise ValueError("g_x = 0 for some sample: no beta moves it")
+    lam = spec.lam.detach().cpu().double().numpy()
+    gamma2 = spec.gamma.detach().cpu().double().numpy() ** 2
+    g2 = spec.g_x.detach().cpu().double().pow(2).sum(1).numpy()
+    rest = np.maximum(g2 - gamma2.sum(axis=1), 0.0)
+    log_t = np.log(target.detach().cpu().double().numpy())
+    hi = log_t - 0.5 * np.log(g2)
+    lo = np.maximum(hi - np.exp(hi) * lam[:, 0], hi - 600.0)
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        above = _log_norm_np(lam, gamma2, rest, mid) >= log_t
+        hi = np.where(above, mid, hi)
+        lo = np.where(above, lo, mid)
+    return torch.as_tensor(np.exp(0.5 * (lo + hi)), dtype=spec.g_x.dtype, device=spec.g_x.device)

@@ -1,4 +1,5 @@
-"""Theorem 6 (Eq. 12), conclusion C8 (Fig. 5), and oscillation observed in training.
+"""[from oscillation]
+Theorem 6 (Eq. 12), conclusion C8 (Fig. 5), and oscillation observed in training.
 
 Three parts, one chapter (``theorem6``).
 
@@ -31,12 +32,17 @@ Delta -> H_z ||J_j||^2 / D_j = H_z ||g_j||^2 / (g_z^2 D_j): :func:`gauss_newton_
 l-inf PGD examples, recording the cosine between consecutive updates and, every k steps, the top
 eigenvalue of the loss Hessian w.r.t. all parameters by power iteration on Hessian-vector products
 (forward-over-reverse, ``torch.func.jvp`` of ``torch.func.grad``): :func:`train_and_record`.
-"""
+
+
+[from plots]
+The book's figures. Each function returns a matplotlib Figure."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -44,13 +50,12 @@ from torch import nn
 from torch.func import functional_call, grad, hessian, jvp, vmap
 from tqdm.auto import tqdm
 
-from .attacks import pgd
-from .directions import one_thread
-from .hessian import attack_succeeded, loss as batch_loss, loss_derivatives
-
-# --------------------------------------------------------------------------------------
-# shared
-# --------------------------------------------------------------------------------------
+from ..core.attacks import pgd
+from ..core.losses import attack_succeeded, loss_derivatives
+from ..core.losses import loss as batch_loss
+from ..core.binary import first_layer
+from ..core.metrics import cos, rel_error
+from .common import one_thread
 
 
 def sample_loss(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -69,17 +74,12 @@ def _check_positive(name: str, value: float) -> None:
         raise ValueError(f"{name} must be > 0 (got {value})")
 
 
-# --------------------------------------------------------------------------------------
-# Eq. (12) on the two-layer network
-# --------------------------------------------------------------------------------------
-
-
-def first_layer(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-    """W (n, D) and b1 (D,) of the two-layer network (``fc1.weight`` is W^T)."""
+def two_layer_weights(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """W (n, D) and b1 (D,) of the two-layer network: its first layer (``fc1.weight`` is W^T)."""
     if not (hasattr(model, "fc1") and hasattr(model, "fc2")):
-        raise ValueError("Eq. (12) needs the two-layer network of advnb.models.TwoLayerReLU")
-    return model.fc1.weight.detach().T, model.fc1.bias.detach()
-
+        raise ValueError("Eq. (12) needs the two-layer network of advnb.nets.models.TwoLayerReLU")
+    layer = first_layer(model)
+    return layer.weight.detach().T, layer.bias.detach()
 
 def head_loss(model: nn.Module, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Loss(h) = L(W2^T ReLU(h) + b2, y) for one sample. h: (D,), y: (). Returns ()."""
@@ -99,7 +99,7 @@ def row_loss(model: nn.Module, x: torch.Tensor, delta: torch.Tensor, y: torch.Te
     ``hold_h=True``: Loss(h + W_w^T delta) with h = W^T x + b1 at the original W (Theorem 6's view);
     ``hold_h=False``: L(f_w(x + delta), y), h moving with w too. x, delta: (n,), y: (). Returns ().
     """
-    W, b1 = first_layer(model)
+    W, b1 = two_layer_weights(model)
     # W_w^T v = sum_j v_j (row j of W_w): the product split by rows, row i taken from w
     if hold_h:
         return head_loss(model, W.T @ x + b1 + (W.T @ delta - delta[i] * W[i]) + delta[i] * w, y)
@@ -123,18 +123,13 @@ class Eq12Check:
     taylor_gap: float  # |Loss(h + Δh) - second-order Taylor value| / |Loss(h + Δh) - Loss(h)|
 
 
-def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    den = b.norm().item()
-    return (a - b).norm().item() / den if den > 0 else (a - b).norm().item()
-
-
 def eq12_check(model: nn.Module, x: torch.Tensor, delta: torch.Tensor, y: torch.Tensor, i: int) -> Eq12Check:
     """Check Eq. (12) with dense autograd Hessians. x, delta: (n,) or (1, 28, 28), y: (), i: a pixel.
 
     Use float64: the identities are exact, and the errors should sit at rounding level (~1e-15).
     """
     x, delta = x.reshape(-1), delta.reshape(-1)
-    W, b1 = first_layer(model)
+    W, b1 = two_layer_weights(model)
     if not 0 <= i < W.shape[0]:
         raise ValueError(f"pixel i must be in 0..{W.shape[0] - 1} (got {i})")
     w_i = W[i].clone()
@@ -161,12 +156,12 @@ def eq12_check(model: nn.Module, x: torch.Tensor, delta: torch.Tensor, y: torch.
     exact = head_loss(model, h + dh, y)
     return Eq12Check(
         i=i, x_i=x[i].item(), delta_i=delta[i].item(),
-        err_hold=_rel(hess_hold, delta[i] ** 2 * H_h_adv),
-        err_true=_rel(hess_true, (x[i] + delta[i]) ** 2 * H_h_true),
-        err_taylor=_rel(hess_q, delta[i] ** 2 * H_h),
-        err_linear=_rel(lin_q, paper_lin + cross),
+        err_hold=rel_error(hess_hold, delta[i] ** 2 * H_h_adv),
+        err_true=rel_error(hess_true, (x[i] + delta[i]) ** 2 * H_h_true),
+        err_taylor=rel_error(hess_q, delta[i] ** 2 * H_h),
+        err_linear=rel_error(lin_q, paper_lin + cross),
         cross_share=cross.norm().item() / max(paper_lin.norm().item(), 1e-300),
-        hessian_shift=_rel(H_h_adv, H_h),
+        hessian_shift=rel_error(H_h_adv, H_h),
         taylor_gap=abs((exact - taylor(w_i)).item()) / max(abs((exact - loss_h).item()), 1e-300),
     )
 
@@ -190,15 +185,10 @@ def first_layer_curvature(model: nn.Module, x: torch.Tensor, y: torch.Tensor) ->
     h = W^T x + b1 is linear in W, so that Hessian is the Kronecker product (x x^T) (x) H_h and its
     top eigenvalue is ||x||^2 lambda_1(H_h). x: (B, ...), y: (B,). Returns (B,).
     """
-    W, b1 = first_layer(model)
+    W, b1 = two_layer_weights(model)
     flat = x.reshape(len(x), -1)
     H = vmap(lambda hh, yy: hessian(lambda u: head_loss(model, u, yy))(hh))(flat @ W + b1, y)
     return flat.pow(2).sum(1) * torch.linalg.eigvalsh(H)[:, -1]
-
-
-# --------------------------------------------------------------------------------------
-# C8 / Fig. 5: instability of the weight gradients
-# --------------------------------------------------------------------------------------
 
 
 def weight_layers(model: nn.Module) -> dict[str, nn.Module]:
@@ -310,7 +300,7 @@ def instability_table(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, y:
     hz_ratio and jac_ratio, the geometric means over samples of H_z(x_adv) / H_z(x) and of
     ||J_j(x_adv)||^2 / ||J_j(x)||^2 (their product is the geometric mean of the per-sample
     eta -> 0 ratios); frac_adv_larger, the share of samples whose own Delta^(adv) > Delta^(ori).
-    Runs with one intra-op thread (``advnb.directions.one_thread``): the per-sample operations are small.
+    Runs with one intra-op thread (``advnb.chapters.common.one_thread``): the per-sample operations are small.
     """
     layers = weight_layers(model)
     with one_thread():
@@ -332,11 +322,6 @@ def instability_table(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, y:
     df["ratio"] = df["adv"] / df["ori"]
     df["gn_ratio"] = df["gn_adv"] / df["gn_ori"]
     return df
-
-
-# --------------------------------------------------------------------------------------
-# oscillation in training: Hessian-vector products, power iteration, gradient descent
-# --------------------------------------------------------------------------------------
 
 
 def flat_params(model: nn.Module) -> torch.Tensor:
@@ -419,15 +404,9 @@ def top_eigenvalue(matvec, dim_like: torch.Tensor, iters: int = 100, tol: float 
     return Eigen(lam, v, k, ok)
 
 
-def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
-    """cos(a, b) of two vectors (P,); NaN if either is zero."""
-    na, nb = a.norm(), b.norm()
-    return (torch.dot(a, b) / (na * nb)).item() if na > 0 and nb > 0 else float("nan")
-
-
 @dataclass
 class AdversarialSetting:
-    """The l-inf PGD of adversarial training (as in ``advnb.train``): step 2.5 eps / steps, random start, clip."""
+    """The l-inf PGD of adversarial training (as in ``advnb.nets.train``): step 2.5 eps / steps, random start, clip."""
 
     eps: float
     steps: int
@@ -454,7 +433,7 @@ def train_and_record(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: flo
     loss, acc, cos_prev, lambda_max (NaN off the record steps), power_iters, cos_top.
     The model stays in eval mode throughout (dropout off, BatchNorm on its running statistics), so
     that the loss is one fixed function of the parameters. Runs with one intra-op thread
-    (``advnb.directions.one_thread``): small operations, many steps.
+    (``advnb.chapters.common.one_thread``): small operations, many steps.
     """
     _check_positive("lr", lr)
     if int(steps) != steps or steps < 1 or int(record_every) != record_every or record_every < 1:
@@ -477,14 +456,14 @@ def _train_and_record(model, x, y, lr, steps, record_every, adversarial, power_i
         grads = torch.autograd.grad(loss, params)
         update = -lr * torch.cat([g.reshape(-1) for g in grads])
         row = {"step": t, "loss": loss.item(), "acc": (~attack_succeeded(z.detach(), y)).double().mean().item(),
-               "cos_prev": cosine(update, prev_update) if prev_update is not None else float("nan"),
+               "cos_prev": cos(update, prev_update) if prev_update is not None else float("nan"),
                "lambda_max": float("nan"), "power_iters": float("nan"), "cos_top": float("nan")}
         if t % record_every == 0 or t == steps:
             f = flat_loss(model, xb, y)
             theta = flat_params(model)
             eig = top_eigenvalue(lambda v: hvp(f, theta, v), theta, power_iters, power_tol, start=eig_vec, generator=gen)
             eig_vec = eig.vector
-            row.update(lambda_max=eig.value, power_iters=eig.iterations, cos_top=abs(cosine(update, eig.vector)))
+            row.update(lambda_max=eig.value, power_iters=eig.iterations, cos_top=abs(cos(update, eig.vector)))
         rows.append(row)
         if t == steps:
             break
@@ -498,20 +477,15 @@ def _train_and_record(model, x, y, lr, steps, record_every, adversarial, power_i
     return pd.DataFrame(rows), model
 
 
-# --------------------------------------------------------------------------------------
-# the chapter's Eq. (12) measurements
-# --------------------------------------------------------------------------------------
-
-
 def theorem2_perturbation(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float, m: int,
                           linearization: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """Theorem 2's deltâ at strength beta, with H̄_z from the m-step A1 attack under frozen gating.
 
     x: (B, ...), y: (B,). Returns (B, n).
     """
-    from .attacks import gradient_ascent
-    from .gating import affine_logits, linearize
-    from .theory import infinite_step_delta
+    from ..core.attacks import gradient_ascent
+    from ..core.linearize import affine_logits, linearize
+    from ..core.theory import infinite_step_delta
 
     J, b = linearization if linearization is not None else linearize(model, x)
     g_z, _ = loss_derivatives(affine_logits(J, b, x), y)
@@ -540,7 +514,7 @@ def eq12_table(model: nn.Module, x: torch.Tensor, y: torch.Tensor, betas: list[f
 def _eq12_table(model, x, y, betas, m, progress):
     from dataclasses import asdict
 
-    from .gating import linearize
+    from ..core.linearize import linearize
 
     lin = linearize(model, x)
     rows = []
@@ -563,7 +537,7 @@ def eq12_remainders(model: nn.Module, x: torch.Tensor, delta: torch.Tensor, y: t
     x, delta: (n,), y: (), scales: K steps s. Returns {label: (K,)}.
     """
     x, delta = x.reshape(-1), delta.reshape(-1)
-    W, b1 = first_layer(model)
+    W, b1 = two_layer_weights(model)
     g = torch.Generator().manual_seed(seed)
     u = torch.randn(W.shape[1], generator=g, dtype=W.dtype).to(W.device)
     u = u / u.norm()
@@ -579,16 +553,16 @@ def eq12_remainders(model: nn.Module, x: torch.Tensor, delta: torch.Tensor, y: t
 
 def fig5_tables(archs: list[str], profile, seed: int, data, device: torch.device, eta: float, eps: float, n_eval: int,
                 progress: bool = True) -> tuple[dict, pd.DataFrame]:
-    """Fig. 5 for each network of ``archs``, trained vanilla and adversarially (``advnb.train.binary_overrides``).
+    """Fig. 5 for each network of ``archs``, trained vanilla and adversarially (``advnb.nets.train.binary_overrides``).
 
     For each network: its first ``n_eval`` correctly classified test digits, their l-inf PGD examples
     (radius eps, ``profile.adv_steps`` steps, the attack of the adversarial training, seeded), and
     :func:`instability_table` at step size eta, with the columns attack_success and n added.
     Returns ({(network label, "vanilla" | "adversarial"): table}, accuracy table with a training column).
     """
-    from .experiments import attack_set, trained_networks
-    from .models import LABELS
-    from .train import binary_overrides
+    from ..nets.models import LABELS
+    from ..nets.train import binary_overrides
+    from .common import attack_set, trained_networks
 
     _check_positive("eta", eta)
     tables, accs = {}, []
@@ -607,3 +581,121 @@ def fig5_tables(archs: list[str], profile, seed: int, data, device: torch.device
                 table["n"] = len(y)
                 tables[(LABELS.get(a, a), training)] = table
     return tables, pd.concat(accs, ignore_index=True)
+
+
+def taylor_remainder_figure(scales, remainders: dict, slopes: dict) -> plt.Figure:
+    """|R(s)| of second-order expansions against the step s (log-log), with a slope-3 guide.
+
+    scales: (K,) steps s; remainders: {label: (K,) array}; slopes: {label: fitted slope}.
+    """
+    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    t = np.asarray(scales, dtype=float)
+    for (label, r), fmt in zip(remainders.items(), ("o-", "s--", "^:")):
+        ax.loglog(t, np.asarray(r, dtype=float), fmt, label=f"{label}, slope {slopes[label]:.2f}")
+    r0 = np.asarray(next(iter(remainders.values())), dtype=float)
+    ax.loglog(t, r0[-1] * (t / t[-1]) ** 3, color="gray", lw=1, ls="-.", label=r"$\propto s^3$")
+    ax.set_xlabel("step s (the hidden pre-activation h moves by s u, |u| = 1)")
+    ax.set_ylabel("|remainder of the second-order expansion|")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def eq12_terms_vs_beta_figure(df: pd.DataFrame) -> plt.Figure:
+    """How far Eq. (12)'s ingredients are from the exact loss, against beta (medians over digits).
+
+    df columns: beta, cross_share, hessian_shift, taylor_gap (one row per digit and beta).
+    """
+    med = df.groupby("beta")[["cross_share", "hessian_shift", "taylor_gap"]].median().reset_index()
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    ax.loglog(med["beta"], med["cross_share"], "o-", label=r"omitted linear term $\|\delta_i H_h\Delta h_{-i}\| / \|\delta_i g_h\|$")
+    ax.loglog(med["beta"], med["hessian_shift"], "s--", label=r"$\|H_h(h+\Delta h)-H_h(h)\| / \|H_h(h)\|$")
+    ax.loglog(med["beta"], med["taylor_gap"], "^:", label="second-order Taylor error / exact loss change")
+    ax.axhline(1, color="gray", lw=1)
+    ax.set_xlabel(r"adversarial strength $\beta$ of Theorem 2's $\hat\delta$")
+    ax.set_ylabel("relative size (median over digits)")
+    ax.legend(fontsize=7.5)
+    fig.tight_layout()
+    return fig
+
+
+def instability_layers_figure(tables: dict, eta: float) -> plt.Figure:
+    """Fig. 5: Delta^(ori) and Delta^(adv) per layer, one panel per network, log scale.
+
+    tables: {(network label, training): instability table} with training "vanilla" or
+    "adversarial" (how the network was trained); each table has columns index, layer, kind, ori, adv.
+    """
+    nets = list(dict.fromkeys(k[0] for k in tables))
+    fig, axes = plt.subplots(1, len(nets), figsize=(5.6 * len(nets), 4.2), squeeze=False)
+    for ax, net in zip(axes[0], nets):
+        for (name, training), df in tables.items():
+            if name != net:
+                continue
+            c = _TRAINING_COLOURS.get(training, None)
+            ax.semilogy(df["index"], df["ori"], "o-", color=c, label=rf"$\Delta^{{(ori)}}$, {_TRAINED.get(training, training)}")
+            ax.semilogy(df["index"], df["adv"], "s--", color=c, mfc="none", label=rf"$\Delta^{{(adv)}}$, {_TRAINED.get(training, training)}")
+            ticks = df
+        ax.set_xticks(ticks["index"])
+        ax.set_xticklabels([f"{i}\n{k}" for i, k in zip(ticks["index"], ticks["kind"])], fontsize=7)
+        ax.set_xlabel("layer (forward order)")
+        ax.set_ylabel(r"instability $\Delta$ (per unit step, per unit width)")
+        ax.set_title(f"{net}, one SGD step, η = {eta:g}", fontsize=10)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig
+
+
+def instability_ratios_figure(tables: dict) -> plt.Figure:
+    """Delta^(adv) / Delta^(ori) per layer: at the chapter's eta (markers) and as eta -> 0 (lines).
+
+    tables as :func:`instability_layers_figure`, with columns ratio and gn_ratio.
+    """
+    nets = list(dict.fromkeys(k[0] for k in tables))
+    fig, axes = plt.subplots(1, len(nets), figsize=(5.6 * len(nets), 3.8), squeeze=False)
+    for ax, net in zip(axes[0], nets):
+        for (name, training), df in tables.items():
+            if name != net:
+                continue
+            c = _TRAINING_COLOURS.get(training, None)
+            ax.semilogy(df["index"], df["ratio"], "o", color=c, label=f"{_TRAINED.get(training, training)}, at η")
+            ax.semilogy(df["index"], df["gn_ratio"], "-", color=c, label=f"{_TRAINED.get(training, training)}, η → 0")
+        ax.axhline(1, color="k", lw=1, ls=":")
+        ax.set_xlabel("layer (forward order)")
+        ax.set_ylabel(r"$\Delta^{(adv)} / \Delta^{(ori)}$")
+        ax.set_title(net, fontsize=10)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig
+
+
+def oscillation_training_figure(records: dict, lr: float) -> plt.Figure:
+    """Loss, top Hessian eigenvalue (with 2/lr) and the cosine between consecutive updates, per step.
+
+    records: {label: table of ``advnb.chapters.theorem6.train_and_record``}.
+    """
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.9))
+    for (label, df), c in zip(records.items(), ("tab:blue", "tab:orange", "tab:green")):
+        axes[0].plot(df["step"], df["loss"], color=c, label=label)
+        rec = df[df["lambda_max"].notna()]
+        axes[1].plot(rec["step"], rec["lambda_max"], "o-", ms=3, color=c, label=label)
+        axes[2].plot(df["step"], df["cos_prev"], color=c, lw=0.8, label=f"{label}: cos(update, previous update)")
+        axes[2].plot(rec["step"], rec["cos_top"], "x", color=c, ms=5, label=f"{label}: |cos(update, top eigenvector)|")
+    axes[1].axhline(2 / lr, color="k", ls="--", lw=1, label=f"2/η = {2 / lr:g}")
+    axes[2].axhline(0, color="k", lw=0.8)
+    axes[0].set_ylabel("training loss (on the examples trained on)")
+    axes[1].set_ylabel(r"$\lambda_{max}$ of the loss Hessian (all parameters)")
+    axes[2].set_ylabel("cosine")
+    axes[2].set_ylim(-1.05, 1.05)
+    for ax in axes:
+        ax.set_xlabel("gradient descent step")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+_TRAINING_COLOURS = {"vanilla": "tab:blue", "adversarial": "tab:orange"}
+
+
+_TRAINED = {"vanilla": "vanilla-trained", "adversarial": "adversarially trained"}

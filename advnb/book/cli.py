@@ -1,0 +1,118 @@
+"""[from cli]
+The command line: ``advnb run``, ``advnb sweep``, ``advnb list`` and ``advnb bench``.
+
+    advnb run CHAPTER [--profile P] [-p NAME VALUE]... [--output-dir DIR]
+    advnb sweep CHAPTER -p NAME V1,V2,... [-p ...] [--profile P] [--output-dir DIR]   (advnb.book.sweep)
+    advnb list
+    advnb bench [--json] ...                                                        (advnb.book.bench)
+
+``run`` executes the chapter's notebook with papermill and writes
+``DIR/CHAPTER.ipynb`` (the executed notebook) and ``DIR/CHAPTER.json``:
+``{"chapter", "parameters", "profile", "device", "versions", "wall_time_s", "results"}``
+where ``results`` holds every value the chapter glued. Bad input (an unknown
+chapter or parameter, a value of the wrong type or out of range) exits with code 2
+and one line naming the parameter and what is allowed; nothing is written.
+Both files appear only once the run has succeeded; a failed run leaves
+``DIR/CHAPTER.failed.ipynb`` for inspection and exits with code 1. Ctrl-C or SIGTERM
+removes the run's temporary folder and exits with code 130.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+from ..base import ParameterError, available_chapters
+from .params import PROFILES
+from .runs import Parser, UsageError, chapter_parameters, run
+
+
+def list_chapters() -> None:
+    for name, path in available_chapters().items():
+        params = chapter_parameters(path)
+        print(name)
+        for pname, info in params.items():
+            print(f"    {pname} = {info['default']}" + (f"    # {info['help']}" if info["help"] else ""))
+
+
+def _take_parameters(argv: list[str]) -> tuple[list[str], list[list[str]]]:
+    """Take every ``-p NAME VALUE`` out of ``argv`` before argparse sees it, so that a value that
+    looks like an option (``-p beta -1e-3``, ``-p beta -inf``) reaches the parameter checks."""
+    rest, pairs, i = [], [], 0
+    while i < len(argv):
+        if argv[i] in ("-p", "--parameter"):
+            if len(argv) - i < 3:
+                raise UsageError(f"argument {argv[i]}: expected two words, NAME VALUE")
+            pairs.append([argv[i + 1], argv[i + 2]])
+            i += 3
+        else:
+            rest.append(argv[i])
+            i += 1
+    return rest, pairs
+
+
+def _terminate(signum, frame):  # SIGTERM (a job killed, CI cancelled): unwind like Ctrl-C
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:  # the benchmark has its own options (advnb.book.bench)
+        from .bench import main as bench_main
+
+        return bench_main(argv[1:])
+    parser = Parser(prog="advnb", description="Run the chapters of the advnb book.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="execute a chapter with papermill")
+    p_run.add_argument("chapter")
+    p_run.add_argument("--profile", help=f"one of {', '.join(PROFILES)}")
+    p_run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    p_run.add_argument("--output-dir", default="runs")
+    p_sweep = sub.add_parser("sweep", help="run a chapter at every combination of parameter values")
+    p_sweep.add_argument("chapter")
+    p_sweep.add_argument("--profile", help=f"one of {', '.join(PROFILES)}")
+    p_sweep.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "V1,V2,..."))
+    p_sweep.add_argument("--output-dir", default="sweeps")
+    sub.add_parser("list", help="list the chapters and their parameters")
+    sub.add_parser("bench", help="measure speed-ups and chapter times (advnb bench --help)")
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
+    try:
+        rest, pairs = _take_parameters(argv)
+        args = parser.parse_args(rest)
+        if pairs and args.command not in ("run", "sweep"):
+            raise UsageError(f"argument -p: only run and sweep take parameters (got {args.command})")
+        if args.command in ("run", "sweep"):
+            args.parameter = pairs
+        if args.command == "list":
+            list_chapters()
+            return 0
+        if args.command == "sweep":
+            from .sweep import sweep
+
+            res = sweep(args.chapter, args.parameter, args.profile, args.output_dir)
+            print(f"advnb: {len(res['ran'])} run(s) executed, {len(res['skipped'])} already complete (skipped), "
+                  f"{len(res['failed'])} failed" + (f": {', '.join(res['failed'])}" if res["failed"] else ""))
+            if res["csv"]:
+                print(f"advnb: wrote {res['csv']} and {res['plot']}")
+            return 1 if res["failed"] else 0
+        path = run(args.chapter, args.parameter, args.profile, args.output_dir)
+        print(f"advnb: wrote {path} and {path.with_suffix('.ipynb')}")
+        return 0
+    except (UsageError, ParameterError) as e:
+        print(f"advnb: error: {e}", file=sys.stderr)
+        return 2
+    except RuntimeError as e:
+        print(f"advnb: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("advnb: interrupted; runs that had not finished left no files (a sweep resumes where it stopped)",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # python -m advnb.book.cli: run the imported module, so its classes are advnb.book.cli's
+    from advnb.book.cli import main as _main
+
+    sys.exit(_main())

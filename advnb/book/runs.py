@@ -1,0 +1,115 @@
+"""Executing a chapter: its parameters checked, its notebook run with papermill, its results written.
+
+Used by ``advnb run`` (:mod:`advnb.book.cli`), ``advnb sweep`` (:mod:`advnb.book.sweep`), ``advnb bench``
+and the scoreboard. Bad input raises :class:`UsageError` or :class:`advnb.base.ParameterError` (one line,
+exit code 2 at the command line); a chapter that fails raises RuntimeError (exit code 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from .. import __version__
+from ..base import available_chapters
+from .params import check, convert
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported in one line, exit code 2."""
+
+
+def chapter_parameters(path: Path) -> dict[str, dict]:
+    """The chapter's parameters cell: name -> {"default": source text, "help": comment}."""
+    import papermill as pm
+
+    return {name: {"default": info["default"], "help": info["help"]} for name, info in pm.inspect_notebook(str(path)).items()}
+
+
+def _parse_parameters(chapter: str, path: Path, pairs: list[list[str]], profile: str | None) -> dict:
+    known = chapter_parameters(path)
+    params = {}
+    for name, text in pairs:
+        if name not in known:
+            raise UsageError(f"parameter {name}: unknown for chapter {chapter}; known: {', '.join(known)}")
+        params[name] = convert(name, text)
+    if profile is not None:
+        params["profile"] = profile
+    check(params)
+    return params
+
+
+def _versions() -> dict[str, str]:
+    import numpy
+    import torch
+
+    return {"advnb": __version__, "python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__}
+
+
+def run(chapter: str, pairs: list[list[str]], profile: str | None, output_dir: str, progress: bool = True) -> Path:
+    """``advnb run``: check the chapter and its ``-p NAME VALUE`` pairs, then :func:`execute` it."""
+    chapters = available_chapters()
+    if chapter not in chapters:
+        raise UsageError(f"chapter {chapter!r}: unknown; choose one of {', '.join(chapters)}")
+    params = _parse_parameters(chapter, chapters[chapter], pairs, profile)
+    return execute(chapter, params, output_dir, progress)
+
+
+def execute(chapter: str, params: dict, output_dir: str | Path, progress: bool = True) -> Path:
+    """Execute a chapter with checked ``params``; write DIR/CHAPTER.ipynb and DIR/CHAPTER.json.
+
+    Both files appear together, once the run has succeeded; returns the JSON's path.
+    """
+    import papermill as pm
+
+    from .record import glued_values
+
+    src = available_chapters()[chapter]
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{chapter}-", dir=out))
+    try:
+        start = time.perf_counter()
+        try:
+            nb = pm.execute_notebook(
+                str(src), str(tmp / f"{chapter}.ipynb"), parameters=params,
+                kernel_name="python3", cwd=str(src.parent), progress_bar=progress,
+            )
+        except Exception as e:
+            failed = out / f"{chapter}.failed.ipynb"
+            if (tmp / f"{chapter}.ipynb").exists():
+                shutil.move(str(tmp / f"{chapter}.ipynb"), failed)
+            what = f"{e.ename}: {e.evalue}" if isinstance(e, pm.PapermillExecutionError) else f"{type(e).__name__}: {e}"
+            what = what.strip().splitlines()[0] if what.strip() else type(e).__name__
+            raise RuntimeError(f"chapter {chapter} failed: {what} (notebook: {failed})") from None
+        wall = time.perf_counter() - start
+        results = glued_values(nb)
+        record = {
+            "chapter": chapter,
+            "parameters": params,
+            "profile": results.get("profile", params.get("profile")),
+            "device": results.get("device"),
+            "versions": _versions(),
+            "wall_time_s": round(wall, 3),
+            "results": results,
+        }
+        (tmp / f"{chapter}.json").write_text(json.dumps(record, indent=2) + "\n")
+        (out / f"{chapter}.failed.ipynb").unlink(missing_ok=True)
+        os.replace(tmp / f"{chapter}.ipynb", out / f"{chapter}.ipynb")
+        os.replace(tmp / f"{chapter}.json", out / f"{chapter}.json")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out / f"{chapter}.json"
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit code 2, no usage dump
+        raise UsageError(message)
+
+

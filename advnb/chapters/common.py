@@ -1,0 +1,376 @@
+"""[from experiments]
+The chapters' measurements, one function each, so that notebooks stay thin.
+
+Every function takes a trained model in float64 and a batch of correctly
+classified digits x: (B, 1, 28, 28), y: (B,).
+
+
+[from directions]
+Section 3.2: Theorem 2 set beside l2 and l-inf PGD, and conclusion C3.
+
+Under frozen gating (A2) and a constant H̄_z, the infinite-step A1 attack solves the
+ODE d delta / d tau = g(delta) = g_x + H̄_x delta, and Theorem 2 gives its point at
+"time" beta. The infinite-step l2 attack solves d delta / d s = g / ||g||: the same
+vector field, normalised, so it traces *the same curve*, re-parametrised by arc length
+s (d tau / d s = 1 / ||g|| > 0). Which point of the curve a finite l2 attack reached
+is therefore a matter of *where along it*, not of direction. Along the curve
+d||delta||^2 / d tau = 2 delta . g = 2 sum_i c_i e^{tau lambda_i} gamma_i^2 >= 0
+(lambda_i >= 0, c_i > 0), so ||deltâ(beta)|| is increasing in beta and each point is
+named by its distance from x. We compare an l2 attack delta with deltâ at the beta
+whose ||deltâ(beta)|| equals ||delta|| (:func:`match_beta`, a vectorised bisection).
+For l-inf attacks the same rule matches deltâ to the effective component.
+
+Numerics. Everything runs on the (at most C) non-trivial eigenpairs of
+H̄_x = J^T H̄_z J from the C x C problem (:func:`advnb.core.theory.top_eigenpairs`):
+
+    deltâ(beta) = beta g_x + sum_i (c_i - beta) gamma_i v_i,   c_i = (e^{beta lambda_i} - 1) / lambda_i,
+
+which is Theorem 2 written so that the directions with lambda_i ~ 0 (where the
+eigenvectors of a rank-deficient H̄_x are ill-determined) carry c_i - beta ~ 0. The
+coefficients are handled in logarithms, so that the *direction* and the log-norm stay
+exact for any beta (beta lambda_1 = 1e5 overflows e^{beta lambda_1} but not this).
+Shapes: B samples, C logits, n input dimensions.
+
+
+[from effects]
+How the perturbation changes training (Sec. 3.3: Theorems 3-5, conclusions C4-C7).
+
+Setting: a sigmoid head (C = 1 logit z) with labels y in {-1, +1}. The paper's "first
+layer" is the network's first ``nn.Linear`` or ``nn.Conv2d``, h = W^T x + b1. For a
+convolution, W is its *equivalent dense matrix* (n x D, D = every output unit of the
+convolution, h flattened): each weight of the dense matrix is treated as free, so its
+gradient is the one of an unshared layer. Under frozen gating (A2) everything after h
+is affine, z = g̃_h^T h + c, with
+
+    g̃_h = dz/dh  (D,),     g̃_x = dz/dx = W g̃_h  (n,).
+
+The per-sample gradient of the loss in a dense W is the outer product
+
+    g_W = dL/dW = x g_h^T,   g_h = dL/dh  (= g_z g̃_h under A2),
+
+so nothing n x D is ever formed: every quantity below is an inner product of the
+factors x, g_h, g̃_x, g̃_h. With one training step of learning rate eta on x
+(vanilla) or on x' = x + delta (adversarial):
+
+    phi_ori = g̃_x^T Δg̃_x^(ori) = -eta g̃_x^T g_W g̃_h      = -eta (g̃_x.x)(g_h.g̃_h)
+    phi_adv = g̃_x^T Δg̃_x^(adv) = -eta g̃_x^T g_W^(adv) g̃_h = -eta (g̃_x.x')(g_h'.g̃_h)
+    phi     = g̃_x^T Δg̃_x       = phi_adv - phi_ori            (Delta g_W = g_W^(adv) - g_W)
+
+The binary closed forms (from Theorem 2 with C = 1; ``A`` is the paper's 𝒜):
+
+    A = beta H̄_z ||g̃_x||^2,   deltâ = (e^A - 1) g_z g̃_x / (H̄_z ||g̃_x||^2),   g_z(x + deltâ) = e^A g_z,
+    Eq. (9):  phi     = (e^A - 1) phi_ori - eta g_z^2 ||g̃_h||^2 (e^{2A} - e^A) / H̄_z
+    Eq. (10): phi_adv = e^A phi_ori       - eta g_z^2 ||g̃_h||^2 (e^{2A} - e^A) / H̄_z
+    Eq. (11): with deltâ^(norm) = c deltâ / ||deltâ|| and s = c / ||deltâ||,
+              phi^(norm) = s (e^A - 1) phi_ori - eta g_z^2 ||g̃_h||^2 / H̄_z [s (e^A - 1) + s^2 (e^A - 1)^2]
+
+(Eq. (11) treats g_z as affine in z with slope H̄_z along the move, as Theorem 2 does.)
+
+
+[from imbalance]
+The imbalance of adversarial training over samples (Sec. 3.3: conclusions C5, C6 and C7).
+
+Setting and notation are those of :mod:`advnb.core.binary`: a sigmoid head (one logit z), labels
+y in {-1, +1}, the paper's W the first ``nn.Linear`` / ``nn.Conv2d`` taken as a dense matrix,
+g̃_x = dz/dx, g̃_h = dz/dh, g_W = x g_h^T the per-sample gradient of the loss in W.
+
+C5 (Theorem 3 on real networks, the paper's Figs. 3 and 4). Along an m-step A1 attack of
+strength beta (alpha = beta/m) the logit gradient changes, so the paper measures the strength
+of the attack that a sample actually met as
+
+    Â = sum_t alpha H̄_z ||g̃_{x + delta^(t)}||^2 ,   t = 0 .. m-1,
+
+the m logit gradients that drive the m steps (delta^(t+1) = delta^(t) + alpha g_z^(t) g̃^(t)).
+With one logit g_{x+delta} = g_z g̃, so ||g̃^(t)|| = ||g^(t)|| / |g_z(z^(t))|: the attack's own
+record (``AttackResult.grad_norms`` and ``.logits``) gives Â without another pass. With
+g̃ constant along the path Â is Theorem 3's 𝒜 = beta H̄_z ||g̃_x||^2.
+
+C6 and C7 (Theorem 5). In the binary case deltâ = (e^A - 1) g_z g̃_x / (H̄_z ||g̃_x||^2) is
+parallel to g̃_x whatever beta, so deltâ^(norm) = c deltâ/||deltâ|| = c sign(g_z) g̃_x/||g̃_x||
+is one normalised gradient step, and Eq. (11)'s factor is exactly
+
+    (e^A - 1) / ||deltâ|| = H̄_z ||g̃_x|| / |g_z| .
+
+The imbalance is measured as the share of a per-sample quantity carried by the top 10% of
+samples (:func:`top_share`).
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..core.attacks import AttackResult, gradient_ascent, pgd
+from ..core.binary import Inputs, attacked_step, eq9, eq10, layer_pass, strength
+from ..core.linearize import affine_logits, linearize
+from ..core.losses import loss_derivatives
+from ..core.metrics import kappa, kappa_prime, one_minus_cos
+from ..core.theory import delta_hat, finite_step_delta, infinite_step_delta, match_beta, spectrum
+from ..nets.data import Dataset
+from ..nets.models import LABELS
+from ..nets.profiles import Profile
+from ..nets.train import correctly_classified, profile_config, train
+
+
+def trained_networks(archs: list[str], profile: Profile, seed: int, data: Dataset, device: torch.device,
+                     progress: bool = True, **overrides) -> tuple[dict[str, nn.Module], pd.DataFrame]:
+    """Each network of ``archs`` trained at ``profile`` (through the cache), in float64 and eval mode.
+
+    ``overrides`` go to :class:`advnb.nets.train.TrainConfig` (e.g. ``adv="linf", eps=0.1``).
+    Returns {arch: model} and a table with columns network, parameters, test_acc (%).
+    """
+    models, rows = {}, []
+    for arch in tqdm(archs, desc="networks", disable=not progress, leave=False):
+        model, acc = train(profile_config(arch, profile, seed, data, **overrides), data, device=device, progress=progress)
+        models[arch] = model.double().eval()
+        rows.append({"network": LABELS.get(arch, arch), "parameters": sum(p.numel() for p in model.parameters()),
+                     "test_acc": 100 * acc})
+    return models, pd.DataFrame(rows)
+
+
+def attack_set(model: nn.Module, data: Dataset, n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first n test digits ``model`` classifies correctly, in float64: x (n', 1, 28, 28), y (n',)."""
+    return correctly_classified(model, data.x_test.double().to(device), data.y_test.to(device), n)
+
+
+@dataclass
+class Comparison:
+    """The real m-step attack beside Theorem 2 at one beta. B samples, n inputs, C logits."""
+
+    beta: float
+    delta_star: torch.Tensor  # (B, n) the m-step A1 attack under frozen gating
+    delta_hat: torch.Tensor  # (B, n) Theorem 2
+    delta_thm1: torch.Tensor  # (B, n) Theorem 1 (m steps, no residual)
+    hz_bar: torch.Tensor  # (B, C, C)
+    g_z: torch.Tensor  # (B, C) at the clean input
+    kappa: float
+    kappa_theorem1: float
+    success_rate: float
+
+
+def compare(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float, m: int,
+            linearization: tuple[torch.Tensor, torch.Tensor] | None = None) -> Comparison:
+    """Attack x with frozen gating (m steps, strength beta) and predict it with Theorems 1 and 2."""
+    J, b = linearization if linearization is not None else linearize(model, x)
+    g_z, _ = loss_derivatives(affine_logits(J, b, x), y)
+    res = gradient_ascent(model, x, y, beta, m, frozen_gating=True, linearization=(J, b))
+    d_star = res.delta.reshape(len(x), -1)
+    d_hat = infinite_step_delta(J, res.hz_bar, g_z, beta).delta
+    d_one = finite_step_delta(J, res.hz_bar, g_z, beta, m).delta
+    return Comparison(beta, d_star, d_hat, d_one, res.hz_bar, g_z, kappa(d_star, d_hat), kappa(d_star, d_one), res.success_rate)
+
+
+@contextmanager
+def one_thread():
+    """Run the block with one intra-op thread (restored afterwards).
+
+    The attacks here are long chains of small tensor operations ((B, n) with n = 784 and B of a few
+    dozen to a few hundred); handing each one to a second thread costs more than it saves, and on a
+    CPU shared with other work it costs several times the computation itself.
+    """
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+@dataclass
+class Match:
+    """One PGD attack set beside Theorem 2 at the norm-matched beta. B samples, n inputs."""
+
+    target: torch.Tensor  # (B, n) what is compared: delta (l2) or its effective component (l-inf)
+    delta: torch.Tensor  # (B, n) the attack's perturbation
+    delta_hat: torch.Tensor  # (B, n) Theorem 2 at beta, scaled to ||target|| (C = ||target||)
+    beta: torch.Tensor  # (B,) the matched beta
+    error: torch.Tensor  # (B,) 1 - cos(deltâ, target)
+    baseline: torch.Tensor  # (B,) 1 - cos(g_x, target): the beta -> 0 limit of deltâ
+    effective_share: torch.Tensor  # (B,) ||effective|| / ||delta||
+    success: torch.Tensor  # (B,) bool: the real network misclassifies x + delta
+
+
+def lp_match(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, eps: float | None, alpha: float, m: int,
+             clip: bool, frozen_gating: bool, linearization: tuple[torch.Tensor, torch.Tensor] | None = None) -> Match:
+    """Run m steps of ``norm``-PGD (step alpha, eps-ball projection unless eps is None, [0, 1] clip if ``clip``)
+    and compare it with Theorem 2.
+
+    The target is delta itself for l2 and the effective component sum_t (s_t . u_t) u_t for l-inf.
+    deltâ uses J at x (the linearisation, A2), g_z at x, and the H̄_z accumulated along *this*
+    attack (each H_z^(t) weighted by the length of the step that reached it, i.e. by arc length,
+    as in Theorem 1); beta is chosen so that ||deltâ(beta)|| = ||target|| (:func:`match_beta`).
+    x: (B, 1, 28, 28), y: (B,), float64. Returns :class:`Match`.
+    """
+    J, b = linearization if linearization is not None else linearize(model, x)
+    g_z, _ = loss_derivatives(affine_logits(J, b, x), y)
+    res = pgd(model, x, y, norm, eps, alpha, m, clip=clip, frozen_gating=frozen_gating, linearization=(J, b))
+    delta = res.delta.reshape(len(x), -1)
+    target = delta if norm == "l2" else res.effective
+    spec = spectrum(J, res.hz_bar, g_z)
+    r = target.norm(dim=1)
+    beta = match_beta(spec, r)
+    unit = delta_hat(spec, beta).unit
+    return Match(target, delta, unit * r[:, None], beta, one_minus_cos(unit, target), one_minus_cos(spec.g_x, target),
+                 res.effective.norm(dim=1) / delta.norm(dim=1), res.success)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of running PGD: on the frozen-gating linearisation (A2) or the real network,
+    with or without the eps-ball projection and the [0, 1] clip."""
+
+    name: str
+    frozen_gating: bool
+    project: bool
+    clip: bool
+
+
+VARIANTS = (
+    Variant("A2, no projection, no clip", True, False, False),
+    Variant("A2, projection", True, True, False),
+    Variant("A2, projection + clip", True, True, True),
+    Variant("real, no projection, no clip", False, False, False),
+    Variant("real, projection + clip", False, True, True),
+)
+
+
+def run_variant(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, eps: float, m: int,
+                step_ratio: float, variant: Variant,
+                linearization: tuple[torch.Tensor, torch.Tensor] | None = None) -> Match:
+    """:func:`lp_match` for one :class:`Variant`, with step alpha = step_ratio * eps / m.
+
+    Without projection the attack still takes steps of alpha (so it may travel step_ratio * eps).
+    """
+    if not (eps > 0 and step_ratio > 0 and int(m) == m and m >= 1):
+        raise ValueError(f"need eps > 0, step_ratio > 0 and an integer m >= 1 (got {eps}, {step_ratio}, {m})")
+    alpha = step_ratio * eps / m
+    return lp_match(model, x, y, norm, eps if variant.project else None, alpha, int(m), variant.clip,
+                    variant.frozen_gating, linearization)
+
+
+class Pair(NamedTuple):
+    """One real perturbation and its prediction, for :func:`figure1_panel`."""
+
+    real_label: str  # TeX label of the real perturbation, e.g. r"$\\delta^{(\\ell_2)}$"
+    real: torch.Tensor  # (k, 784) or (k, 1, 28, 28)
+    predicted_label: str  # TeX label of the prediction, e.g. r"$\\hat\\delta$"
+    predicted: torch.Tensor  # same shape as real
+
+
+def phi_table(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float, m: int, eta: float,
+             real: bool = False) -> pd.DataFrame:
+    """Theorems 3 and 4 on one network: the m-step A1 attack of strength beta, measured and predicted.
+
+    The measurement is :func:`attacked_step` (A2 unless ``real``); the prediction Eqs. (9) and (10)
+    with the attack's H̄_z. x: (B, 1, 28, 28), y: (B,) in {-1, +1}, float64. One row per sample:
+    phi_star, phi_hat (Eq. 9), phi_adv_star, phi_adv_hat (Eq. 10), phi_ori, A, hz_bar, g_z, yz (the
+    margin), dgw_norm and success (the real network misclassifies x + delta*).
+    """
+    step = attacked_step(model, x, y, beta, m, eta, real)
+    clean, measured = step.clean, step.effect
+    hz_bar = step.attack.hz_bar[:, 0, 0]
+    p = Inputs(measured.phi_ori, strength(beta, hz_bar, clean.gt_x), clean.g_z, hz_bar,
+               clean.gt_x.pow(2).sum(1), clean.gt_h.pow(2).sum(1), beta, eta)
+    cols = {"phi_star": measured.phi, "phi_hat": eq9(p), "phi_adv_star": measured.phi_adv, "phi_adv_hat": eq10(p),
+            "phi_ori": measured.phi_ori, "A": p.A, "hz_bar": hz_bar, "g_z": clean.g_z,
+            "yz": y.to(clean.z) * clean.z, "dgw_norm": measured.dgw_norm, "success": step.attack.success}
+    return pd.DataFrame({k: v.detach().cpu().numpy() for k, v in cols.items()})
+
+
+PAPER_TABLE2 = {"mlp-3": 3.9e-5, "mlp-4": 8.8e-6, "mlp-5": 1.5e-6, "cnn-3": 8.5e-7, "cnn-4": 1.3e-7, "cnn-5": 1.2e-7,
+                "rescnn-3": 3.4e-5, "rescnn-4": 3.9e-5, "rescnn-5": 9.0e-5, "rescnn-10": 1.9e-4}
+
+
+def table2(models: dict[str, nn.Module], data, betas: list[float], m: int, eta: float, n_eval: int, device,
+           real_at: float | None = None, n_real: int = 8, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table 2 (κ' of Eq. 9) and its Eq. (10) twin for every network and every beta, under A2.
+
+    ``models``: {arch: binary model in float64}; ``data``: the binary task. Each network is
+    attacked on its first ``n_eval`` correctly classified test digits. At ``real_at`` (one of
+    ``betas``) κ' is also measured without frozen gating on the first ``n_real`` of them
+    (``kappa_prime_real``, beside ``kappa_prime_subset``, the A2 value on the same digits; NaN
+    elsewhere): the real attack needs a backward pass through the network at every step.
+    Returns the summary, one row per network and beta (arch, network, beta, n_eval, kappa_prime,
+    kappa_prime_adv (Eq. 10), kappa_prime_real, paper_kappa_prime, A_median, frac_phi_negative,
+    frac_phi_ori_negative, success_rate), and every sample's row of :func:`phi_table` (A2) with
+    its arch and beta.
+    """
+    from tqdm.auto import tqdm
+
+    from ..nets.models import LABELS
+
+    rows, samples = [], []
+    bar = tqdm(total=len(models) * len(betas), desc="networks x betas", disable=not progress, leave=False)
+    for arch, model in models.items():
+        x, y = attack_set(model, data, n_eval, device)
+        for beta in betas:
+            t = phi_table(model, x, y, beta, m, eta)
+            real = phi_table(model, x[:n_real], y[:n_real], beta, m, eta, real=True) if beta == real_at else None
+            rows.append({"arch": arch, "network": LABELS.get(arch, arch), "beta": beta, "n_eval": len(t),
+                         "kappa_prime": kappa_prime(t.phi_star, t.phi_hat), "kappa_prime_adv": kappa_prime(t.phi_adv_star, t.phi_adv_hat),
+                         "kappa_prime_real": kappa_prime(real.phi_star, real.phi_hat) if real is not None else float("nan"),
+                         "kappa_prime_subset": kappa_prime(t.phi_star[:n_real], t.phi_hat[:n_real]) if real is not None else float("nan"),
+                         "paper_kappa_prime": PAPER_TABLE2.get(arch, float("nan")), "A_median": float(t.A.median()),
+                         "frac_phi_negative": float((t.phi_star < 0).mean()),
+                         "frac_phi_ori_negative": float((t.phi_ori < 0).mean()), "success_rate": float(t.success.mean())})
+            samples.append(t.assign(arch=arch, beta=beta))
+            bar.update(1)
+    bar.close()
+    return pd.DataFrame(rows), pd.concat(samples, ignore_index=True)
+
+
+def logit_gradient_norms(res: AttackResult, y: torch.Tensor) -> torch.Tensor:
+    """||g̃_{x+delta^(t)}|| = ||dL/dx|| / |g_z| at every step t = 0..m of a one-logit attack. Returns (B, m+1)."""
+    if res.logits.ndim != 3 or res.logits.shape[2] != 1:
+        raise ValueError(f"Â needs an attack on a one-logit (sigmoid) head; the logits have shape {tuple(res.logits.shape)}")
+    B, steps = res.grad_norms.shape
+    z = res.logits[:, :, 0].reshape(-1, 1)
+    g_z, _ = loss_derivatives(z, y.repeat_interleave(steps))
+    g_z = g_z.reshape(B, steps).abs()
+    if bool((g_z == 0).any()):
+        raise ValueError("g_z underflowed to 0 at some step (|y z| > 700): ||g̃|| cannot be read off ||dL/dx||")
+    return res.grad_norms / g_z
+
+
+def a_hat(res: AttackResult, y: torch.Tensor, beta: float) -> torch.Tensor:
+    """The paper's Â = sum_{t=0}^{m-1} alpha H̄_z ||g̃_{x+delta^(t)}||^2, alpha = beta/m. Returns (B,).
+
+    ``res`` is an m-step A1 attack of strength ``beta`` on a one-logit network (m is read from
+    ``res.grad_norms``, which holds steps 0..m); y: (B,) in {-1, +1}.
+    """
+    if not (math.isfinite(beta) and beta > 0):
+        raise ValueError(f"beta must be a finite number > 0 (got {beta})")
+    norms = logit_gradient_norms(res, y)
+    m = norms.shape[1] - 1
+    if m < 1:
+        raise ValueError("the attack record has no step (m = 0)")
+    return (beta / m) * res.hz_bar[:, 0, 0] * norms[:, :m].pow(2).sum(dim=1)
+
+
+def beta_for_strength(model: nn.Module, x: torch.Tensor, y: torch.Tensor, a0: float, statistic: str = "max") -> float:
+    """The beta at which the ``statistic`` ("max" or "median") over the batch of the clean-input strength
+    beta H_z(x) ||g̃_x||^2 equals ``a0``.
+
+    Sets one attack strength per network before any attack is run: the networks' logit gradients
+    differ by orders of magnitude, so one beta would be negligible for one and overwhelming for another.
+    With "max" no digit meets a clean-input strength above a0, so every digit stays in the weak-attack
+    regime of Theorems 2 to 5; with "median" half the digits may meet far more when H_z(x) ||g̃_x||^2
+    spreads over orders of magnitude (as it does for networks with wide margins).
+    """
+    if not (math.isfinite(a0) and a0 > 0):
+        raise ValueError(f"a0 must be a finite number > 0 (got {a0})")
+    if statistic not in ("max", "median"):
+        raise ValueError(f"statistic must be max or median (got {statistic!r})")
+    lp = layer_pass(model, x, y)
+    strengths = lp.hz * lp.gt_x.pow(2).sum(1)
+    s = (strengths.max() if statistic == "max" else strengths.median()).item()
+    if not s > 0:
+        raise ValueError(f"the {statistic} H_z ||g̃_x||^2 of the batch is 0: no beta gives that strength")
+    return a0 / s
