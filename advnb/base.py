@@ -1,68 +1,15 @@
-"""[from params]
-Validation of chapter parameters.
+"""What every layer may need and that needs nothing of advnb: the one error type, and the files.
 
-Every chapter shares one vocabulary of parameter names, so one table of rules
-serves the notebooks' validation cells and ``advnb run`` alike. A bad value
-raises :class:`ParameterError` whose message is a single line naming the
-parameter and what is allowed.
+- :class:`ParameterError`: a value outside what is allowed (a one-line message naming the
+  parameter and what is allowed), raised by the data loaders, the profiles and the checks of
+  :mod:`advnb.book.params` alike.
+- :func:`cache_dir`: the trained-network cache and the build records live in ``$ADVNB_CACHE``
+  (default ``~/.cache/advnb``).
+- :func:`chapters_dir`, :func:`results_dir`, :func:`available_chapters`: the notebooks of the book.
+- :func:`atomic_write`: every checkpoint, record, JSON, CSV and plot is written through it.
 
-
-[from train]
-Training, vanilla or adversarial, behind an on-disk cache.
-
-Vanilla training minimises the cross-entropy with Adam. Adversarial training
-(Madry et al. 2018) replaces each batch by its PGD adversarial examples (``adv``
-is ``"linf"`` or ``"l2"``): ``adv_steps`` steps of size 2.5 eps / adv_steps from a
-random start in the eps-ball, clipped to [0, 1], found with the network in eval mode.
-
-Chapters share trained networks. A cache entry is keyed by the full training
-configuration (architecture and its sizes, data source, sample count, epochs,
-optimiser settings, seed, and the advnb version): a SHA-256 of its JSON.
-Writes are atomic (a temporary file in the cache folder, then ``os.replace``), so
-two runs sharing the cache never see a half-written file. Entries load with
-``torch.load(..., weights_only=True)``; an unreadable, truncated or mismatched
-entry is retrained with a warning, never trusted.
-
-The cache lives in ``$ADVNB_CACHE`` (default ``~/.cache/advnb``).
-
-
-[from record]
-``glue`` for the book and for ``advnb run``.
-
-``glue(name, value)`` does what ``myst_nb.glue`` does (the prose can paste the value
-with ``{glue:text}`name``` and tables with ``{glue:}`name```) and also stores a
-JSON form of the value in the same notebook output, under the mime type
-``application/papermill.record/application/vnd.advnb+json``. ``advnb run`` reads those
-back from the executed notebook (:func:`glued_values`), so the executed notebook
-is the one source of every recorded number.
-
-**Build records.** However a chapter is executed (the book build, nbval, papermill,
-``advnb run``), its validation cell calls :func:`begin_record` with the chapter's name and
-parameters, and its last cell, once every claim has held, calls :func:`save_record`. That
-writes ``$ADVNB_CACHE/records/CHAPTER-KEY.json`` with every value glued in the run. KEY
-hashes what decides the numbers: the chapter notebook's code, the ``advnb`` sources, the
-resolved profile and device, and the other parameters. The ``summary`` chapter reads the
-records of the default parameters through :func:`find_record`, so it reports the numbers
-of this very code, never those of an older build or of a run with other parameters.
-
-
-[from cli]
-The command line: ``advnb run``, ``advnb sweep``, ``advnb list`` and ``advnb bench``.
-
-    advnb run CHAPTER [--profile P] [-p NAME VALUE]... [--output-dir DIR]
-    advnb sweep CHAPTER -p NAME V1,V2,... [-p ...] [--profile P] [--output-dir DIR]   (advnb.book.sweep)
-    advnb list
-    advnb bench [--json] ...                                                        (advnb.book.bench)
-
-``run`` executes the chapter's notebook with papermill and writes
-``DIR/CHAPTER.ipynb`` (the executed notebook) and ``DIR/CHAPTER.json``:
-``{"chapter", "parameters", "profile", "device", "versions", "wall_time_s", "results"}``
-where ``results`` holds every value the chapter glued. Bad input (an unknown
-chapter or parameter, a value of the wrong type or out of range) exits with code 2
-and one line naming the parameter and what is allowed; nothing is written.
-Both files appear only once the run has succeeded; a failed run leaves
-``DIR/CHAPTER.failed.ipynb`` for inspection and exits with code 1. Ctrl-C or SIGTERM
-removes the run's temporary folder and exits with code 130.
+This module imports nothing else of ``advnb``: it is the bottom layer of
+base -> core -> nets -> chapters -> book.
 """
 
 from __future__ import annotations

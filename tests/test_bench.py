@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from advnb.book import bench
 from advnb.base import ParameterError
+from advnb.book import bench
 from advnb.book.params import check
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from advnb.nets.data import EMBEDDED, load_mnist, subset
 from advnb.base import ParameterError
+from advnb.nets.data import EMBEDDED, load_mnist, subset
 
 
 def test_embedded_split_is_deterministic_and_stratified():

@@ -9,17 +9,18 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from conftest import random_instance  # noqa: E402
 
-from advnb.core import theory
-from advnb.chapters import lp_attacks
-from advnb.core import metrics
-from advnb.chapters import common
-from advnb.chapters import figures  # noqa: E402
-from advnb.nets.models import TwoLayerReLU  # noqa: E402
 from advnb.base import ParameterError  # noqa: E402
 from advnb.book.params import check
+from advnb.chapters import (
+    common,
+    figures,  # noqa: E402
+    lp_attacks,
+)
+from advnb.core import metrics, theory
 from advnb.core.theory import delta_eigensum, infinite_step_delta  # noqa: E402
-from conftest import random_instance  # noqa: E402
+from advnb.nets.models import TwoLayerReLU  # noqa: E402
 
 
 def rel(a, b):

@@ -10,10 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from advnb.core import metrics
-from advnb.chapters import growth
-from advnb.chapters import gating
+from advnb.chapters import gating, growth
 from advnb.core import linearize as lin
+from advnb.core import metrics
 from advnb.core.attacks import gradient_ascent, pgd
 from advnb.core.linearize import flipped_fraction, linearize
 from advnb.nets.models import TwoLayerReLU

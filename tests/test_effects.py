@@ -4,13 +4,12 @@ import pytest
 import torch
 from torch import nn
 
-from advnb.core import binary
-from advnb.core import metrics
 from advnb.chapters import common
+from advnb.core import binary, metrics
 from advnb.core.linearize import linearize
 from advnb.core.losses import loss, loss_derivatives
-from advnb.nets.models import build_model
 from advnb.core.theory import infinite_step_delta
+from advnb.nets.models import build_model
 
 
 def _net(arch, seed=0, width=0.125):

@@ -4,14 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from advnb.chapters import theorem1
-from advnb.chapters import theorem2
+from advnb.chapters import theorem1, theorem2
 from advnb.core.attacks import gradient_ascent
 from advnb.core.linearize import affine_logits, linearize
 from advnb.core.losses import loss_derivatives
 from advnb.core.metrics import loglog_slope
-from advnb.nets.models import TwoLayerReLU
 from advnb.core.theory import gradient_flow
+from advnb.nets.models import TwoLayerReLU
 
 
 @pytest.fixture

@@ -28,11 +28,10 @@ import pytest
 import torch
 
 from advnb import base
-from advnb.book import runs
-from advnb.book import cli
-from advnb.nets import train as T
-from advnb.book.params import RULES, check, convert
 from advnb.base import ParameterError
+from advnb.book import cli, runs
+from advnb.book.params import RULES, check, convert
+from advnb.nets import train as T
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = base.available_chapters()

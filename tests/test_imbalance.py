@@ -7,11 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from advnb.core import binary
-from advnb.chapters import common
-from advnb.core import metrics
-from advnb.chapters import imbalance
-from advnb.chapters import theorem5
+from advnb.chapters import common, imbalance, theorem5
+from advnb.core import binary, metrics
 from advnb.core.attacks import gradient_ascent
 from advnb.core.losses import loss, loss_derivatives
 from advnb.nets.models import build_model

@@ -140,3 +140,24 @@ def test_notebooks_import_the_new_layout():
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("advnb"):
                 names = {f"{node.module}.{a.name}" for a in node.names}
                 assert node.module in known or names <= known, f"{nb.name}: from {node.module} import ..."
+
+
+def test_the_package_table_names_real_functions_and_chapters():
+    """Every function the package docstring's table names exists, and every chapter it names is a notebook."""
+    import importlib
+    import re
+
+    import advnb
+
+    chapters = {p.stem for p in (PACKAGE.parent / "book" / "chapters").glob("*.ipynb")}
+    rows = [line for line in advnb.__doc__.splitlines() if "``" in line and re.match(r"^\S|^  \S", line)
+            and ("core." in line or "chapters." in line or "nets." in line)]
+    assert len(rows) >= 20
+    for row in rows:
+        for ref in re.findall(r"``([\w.]+)``", row):
+            module, _, name = f"advnb.{ref}".rpartition(".")
+            if name and not hasattr(importlib.import_module(module) if module != "advnb" else advnb, name):
+                mod = importlib.import_module(f"advnb.{ref}")  # a module named alone (``core.metrics``)
+                assert mod is not None
+        named = {c.strip() for c in row.split("``")[-1].split(",")}
+        assert named <= chapters, (row, named - chapters)

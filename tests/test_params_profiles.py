@@ -35,3 +35,28 @@ def test_check_rejects_with_one_line(values):
 def test_check_accepts_good_values():
     good = {"beta": 1, "m": None, "seed": 0, "profile": "smoke", "betas": [0.1], "device": "cpu"}
     assert check(good) == good
+
+
+def test_every_parameter_has_a_rule_and_every_rule_a_parameter():
+    """Parameters are defined once, in the notebooks' parameters cells; params.RULES holds only rules."""
+    from advnb.base import available_chapters
+    from advnb.book.params import RULES, parameter_names
+
+    names = {n for path in available_chapters().values() for n in parameter_names(path)}
+    assert not names - set(RULES), f"parameters without a rule: {sorted(names - set(RULES))}"
+    assert not set(RULES) - names, f"rules without a parameter: {sorted(set(RULES) - names)}"
+
+
+def test_check_chapter_reads_the_names_from_the_parameters_cell():
+    from advnb.base import available_chapters
+    from advnb.book.params import check_chapter, parameter_names
+    from advnb.book.record import default_parameters
+
+    path = available_chapters()["theorem2"]
+    values = default_parameters(path)
+    namespace = {**values, "np": object(), "unrelated": 1}  # the kernel's globals hold more than the parameters
+    assert list(check_chapter("theorem2", namespace)) == parameter_names(path)
+    with pytest.raises(ParameterError, match="parameter beta"):
+        check_chapter("theorem2", {**values, "beta": -1.0})
+    with pytest.raises(ParameterError, match="chapter 'nope'"):
+        check_chapter("nope", namespace)

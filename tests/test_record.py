@@ -33,8 +33,8 @@ def test_glued_values_reads_outputs():
 import nbformat  # noqa: E402
 import pytest  # noqa: E402
 
-from advnb.book import record
 from advnb import base
+from advnb.book import record
 
 
 @pytest.fixture

@@ -48,8 +48,9 @@ def test_every_chapter_has_parameters_then_validation():
         src = "".join(cells[idx[0]]["source"])
         assert 'os.environ.get("ADVNB_PROFILE"' in src, f"{path.name}: profile default must read ADVNB_PROFILE"
         nxt = "".join(cells[idx[0] + 1]["source"])
-        assert "check(" in nxt, f"{path.name}: the cell after the parameters must validate them"
-        assert f'begin_record("{path.stem}", check(dict(' in nxt, f"{path.name}: the validation cell must begin its record"
+        assert f'begin_record("{path.stem}", check_chapter("{path.stem}", globals()))' in nxt, (
+            f"{path.name}: the cell after the parameters must validate them, reading the names from that cell, "
+            "and begin its record")
         last = "".join([c for c in cells if c["cell_type"] == "code"][-1]["source"])
         assert "save_record()" in last, f"{path.name}: the last cell must save its record once the claims hold"
 

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 from torch.func import hessian
 
-from advnb.core import binary
 from advnb.chapters import lemma1
+from advnb.core import binary
 from advnb.core.attacks import gradient_ascent
 from advnb.core.losses import loss, loss_derivatives
 

@@ -2,9 +2,9 @@
 
 import pytest
 import torch
+from conftest import random_instance
 
 from advnb.core.theory import delta_eigensum, finite_step_delta, infinite_step_delta, top_eigenpairs, top_energy_share
-from conftest import random_instance
 
 
 def rel(a, b):

@@ -1,5 +1,4 @@
-"""[from bench]
-``advnb bench``: how fast the library's hot paths are, and how long each chapter takes.
+"""``advnb bench``: how fast the library's hot paths are, and how long each chapter takes.
 
     advnb bench [--json] [--output FILE] [--profiles smoke[,quick,...]]
                 [--chapters a,b,...|all|none] [--repeat K] [--device auto|cpu|cuda]

@@ -1,5 +1,4 @@
-"""[from cli]
-The command line: ``advnb run``, ``advnb sweep``, ``advnb list`` and ``advnb bench``.
+"""The command line: ``advnb run``, ``advnb sweep``, ``advnb list`` and ``advnb bench``.
 
     advnb run CHAPTER [--profile P] [-p NAME VALUE]... [--output-dir DIR]
     advnb sweep CHAPTER -p NAME V1,V2,... [-p ...] [--profile P] [--output-dir DIR]   (advnb.book.sweep)

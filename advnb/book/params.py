@@ -1,24 +1,26 @@
-"""[from params]
-Validation of chapter parameters.
+"""Validation of chapter parameters.
 
-Every chapter shares one vocabulary of parameter names, so one table of rules
-serves the notebooks' validation cells and ``advnb run`` alike. A bad value
+Each chapter's parameters are defined once, in its notebook's parameters cell (the cell tagged
+``parameters``: names, defaults and a comment each). This module holds only the *rules* for those
+names (type, range, allowed values): one vocabulary shared by every chapter, so one table serves
+the notebooks' validation cells (:func:`check_chapter`, which reads the names from the cell) and
+``advnb run`` alike. A bad value
 raises :class:`ParameterError` whose message is a single line naming the
 parameter and what is allowed.
 """
 
 from __future__ import annotations
 
+import ast
+import json
 import math
 import os
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Mapping
 
-from ..base import ParameterError
+from ..base import ParameterError, available_chapters
 from ..nets.profiles import DEVICES, PROFILES
-
-
-
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,6 @@ RULES: dict[str, Rule] = {
     "n_eval": Rule(int, "an integer >= 1", lambda v: v >= 1, True),
     "n_dense": Rule(int, "an integer >= 1", lambda v: v >= 1, True),
     "epochs": Rule(int, "an integer >= 1", lambda v: v >= 1, True),
-    "width": Rule(float, "a finite number > 0 (the zoo's width factor)", _positive, True),
     "alpha": Rule(float, "a finite number > 0", _positive, True),
     "eps": Rule(float, "a finite number > 0", _positive, True),
     "ms": Rule(list, "a non-empty comma-separated list of integers >= 1", lambda v: len(v) > 0 and all(k >= 1 for k in v), True, int),
@@ -150,3 +151,31 @@ def check(values: dict[str, Any]) -> dict[str, Any]:
         if not ok or (rule.check is not None and not rule.check(value)):
             raise ParameterError(f"parameter {name}: must be {rule.allowed} (got {value!r})")
     return values
+
+
+def parameters_cell(notebook: Path) -> str:
+    """The source of the notebook's cell tagged ``parameters``."""
+    nb = json.loads(Path(notebook).read_text())
+    cell = next((c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    if cell is None:
+        raise ValueError(f"{notebook} has no cell tagged 'parameters'")
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def parameter_names(notebook: Path) -> list[str]:
+    """The names the parameters cell assigns at top level, in the cell's order."""
+    return [t.id for node in ast.parse(parameters_cell(notebook)).body if isinstance(node, ast.Assign)
+            for t in node.targets if isinstance(t, ast.Name)]
+
+
+def check_chapter(chapter: str, namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The values of ``chapter``'s parameters, read from ``namespace`` (the kernel's ``globals()``), checked.
+
+    The names come from the chapter's own parameters cell, so a parameter is written once, there;
+    papermill's injected cell has already replaced the defaults in ``namespace``. Returns
+    {name: value} in the cell's order; raises :class:`ParameterError` on the first bad value.
+    """
+    chapters = available_chapters()
+    if chapter not in chapters:
+        raise ParameterError(f"chapter {chapter!r}: unknown; choose one of {', '.join(chapters)}")
+    return check({name: namespace[name] for name in parameter_names(chapters[chapter])})

@@ -1,5 +1,4 @@
-"""[from record]
-``glue`` for the book and for ``advnb run``.
+"""``glue`` for the book and for ``advnb run``.
 
 ``glue(name, value)`` does what ``myst_nb.glue`` does (the prose can paste the value
 with ``{glue:text}`name``` and tables with ``{glue:}`name```) and also stores a
@@ -180,13 +179,9 @@ def default_parameters(notebook: Path, profile: str | None = None) -> dict[str, 
     The cell is executed in a fresh namespace, as the kernel would (it reads
     ``$ADVNB_PROFILE``); only the names it assigns at top level are returned.
     """
-    import ast
+    from .params import parameter_names, parameters_cell
 
-    nb = json.loads(Path(notebook).read_text())
-    cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
-    src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-    names = [t.id for node in ast.parse(src).body if isinstance(node, ast.Assign)
-             for t in node.targets if isinstance(t, ast.Name)]
+    src, names = parameters_cell(notebook), parameter_names(notebook)
     namespace: dict[str, Any] = {}
     exec(compile(src, str(notebook), "exec"), namespace)  # the chapter's own parameters cell
     values = {name: namespace[name] for name in names}

@@ -1,5 +1,4 @@
-"""[from scoreboard]
-The reproduction scoreboard: one row per claim of the paper, filled from this build's records.
+"""The reproduction scoreboard: one row per claim of the paper, filled from this build's records.
 
 Every chapter, once its claims have held, writes a build record (:mod:`advnb.book.record`):
 every value it glued, keyed by this code and its parameters. :func:`collect` gathers

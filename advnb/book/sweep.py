@@ -1,5 +1,4 @@
-"""[from sweep]
-``advnb sweep``: a chapter run at every combination of parameter values, then one CSV and one plot.
+"""``advnb sweep``: a chapter run at every combination of parameter values, then one CSV and one plot.
 
     advnb sweep CHAPTER -p NAME V1,V2,... [-p NAME ...] [--profile P] [--output-dir DIR]
 

@@ -1,98 +1,17 @@
-"""[from experiments]
-The chapters' measurements, one function each, so that notebooks stay thin.
+"""Measurements that several chapters share (the rest of each chapter lives in its own module).
 
-Every function takes a trained model in float64 and a batch of correctly
-classified digits x: (B, 1, 28, 28), y: (B,).
+Every function takes trained models in float64 (eval mode) and batches of correctly classified
+digits x: (B, 1, 28, 28), y: (B,).
 
-
-[from directions]
-Section 3.2: Theorem 2 set beside l2 and l-inf PGD, and conclusion C3.
-
-Under frozen gating (A2) and a constant H̄_z, the infinite-step A1 attack solves the
-ODE d delta / d tau = g(delta) = g_x + H̄_x delta, and Theorem 2 gives its point at
-"time" beta. The infinite-step l2 attack solves d delta / d s = g / ||g||: the same
-vector field, normalised, so it traces *the same curve*, re-parametrised by arc length
-s (d tau / d s = 1 / ||g|| > 0). Which point of the curve a finite l2 attack reached
-is therefore a matter of *where along it*, not of direction. Along the curve
-d||delta||^2 / d tau = 2 delta . g = 2 sum_i c_i e^{tau lambda_i} gamma_i^2 >= 0
-(lambda_i >= 0, c_i > 0), so ||deltâ(beta)|| is increasing in beta and each point is
-named by its distance from x. We compare an l2 attack delta with deltâ at the beta
-whose ||deltâ(beta)|| equals ||delta|| (:func:`match_beta`, a vectorised bisection).
-For l-inf attacks the same rule matches deltâ to the effective component.
-
-Numerics. Everything runs on the (at most C) non-trivial eigenpairs of
-H̄_x = J^T H̄_z J from the C x C problem (:func:`advnb.core.theory.top_eigenpairs`):
-
-    deltâ(beta) = beta g_x + sum_i (c_i - beta) gamma_i v_i,   c_i = (e^{beta lambda_i} - 1) / lambda_i,
-
-which is Theorem 2 written so that the directions with lambda_i ~ 0 (where the
-eigenvectors of a rank-deficient H̄_x are ill-determined) carry c_i - beta ~ 0. The
-coefficients are handled in logarithms, so that the *direction* and the log-norm stay
-exact for any beta (beta lambda_1 = 1e5 overflows e^{beta lambda_1} but not this).
-Shapes: B samples, C logits, n input dimensions.
-
-
-[from effects]
-How the perturbation changes training (Sec. 3.3: Theorems 3-5, conclusions C4-C7).
-
-Setting: a sigmoid head (C = 1 logit z) with labels y in {-1, +1}. The paper's "first
-layer" is the network's first ``nn.Linear`` or ``nn.Conv2d``, h = W^T x + b1. For a
-convolution, W is its *equivalent dense matrix* (n x D, D = every output unit of the
-convolution, h flattened): each weight of the dense matrix is treated as free, so its
-gradient is the one of an unshared layer. Under frozen gating (A2) everything after h
-is affine, z = g̃_h^T h + c, with
-
-    g̃_h = dz/dh  (D,),     g̃_x = dz/dx = W g̃_h  (n,).
-
-The per-sample gradient of the loss in a dense W is the outer product
-
-    g_W = dL/dW = x g_h^T,   g_h = dL/dh  (= g_z g̃_h under A2),
-
-so nothing n x D is ever formed: every quantity below is an inner product of the
-factors x, g_h, g̃_x, g̃_h. With one training step of learning rate eta on x
-(vanilla) or on x' = x + delta (adversarial):
-
-    phi_ori = g̃_x^T Δg̃_x^(ori) = -eta g̃_x^T g_W g̃_h      = -eta (g̃_x.x)(g_h.g̃_h)
-    phi_adv = g̃_x^T Δg̃_x^(adv) = -eta g̃_x^T g_W^(adv) g̃_h = -eta (g̃_x.x')(g_h'.g̃_h)
-    phi     = g̃_x^T Δg̃_x       = phi_adv - phi_ori            (Delta g_W = g_W^(adv) - g_W)
-
-The binary closed forms (from Theorem 2 with C = 1; ``A`` is the paper's 𝒜):
-
-    A = beta H̄_z ||g̃_x||^2,   deltâ = (e^A - 1) g_z g̃_x / (H̄_z ||g̃_x||^2),   g_z(x + deltâ) = e^A g_z,
-    Eq. (9):  phi     = (e^A - 1) phi_ori - eta g_z^2 ||g̃_h||^2 (e^{2A} - e^A) / H̄_z
-    Eq. (10): phi_adv = e^A phi_ori       - eta g_z^2 ||g̃_h||^2 (e^{2A} - e^A) / H̄_z
-    Eq. (11): with deltâ^(norm) = c deltâ / ||deltâ|| and s = c / ||deltâ||,
-              phi^(norm) = s (e^A - 1) phi_ori - eta g_z^2 ||g̃_h||^2 / H̄_z [s (e^A - 1) + s^2 (e^A - 1)^2]
-
-(Eq. (11) treats g_z as affine in z with slope H̄_z along the move, as Theorem 2 does.)
-
-
-[from imbalance]
-The imbalance of adversarial training over samples (Sec. 3.3: conclusions C5, C6 and C7).
-
-Setting and notation are those of :mod:`advnb.core.binary`: a sigmoid head (one logit z), labels
-y in {-1, +1}, the paper's W the first ``nn.Linear`` / ``nn.Conv2d`` taken as a dense matrix,
-g̃_x = dz/dx, g̃_h = dz/dh, g_W = x g_h^T the per-sample gradient of the loss in W.
-
-C5 (Theorem 3 on real networks, the paper's Figs. 3 and 4). Along an m-step A1 attack of
-strength beta (alpha = beta/m) the logit gradient changes, so the paper measures the strength
-of the attack that a sample actually met as
-
-    Â = sum_t alpha H̄_z ||g̃_{x + delta^(t)}||^2 ,   t = 0 .. m-1,
-
-the m logit gradients that drive the m steps (delta^(t+1) = delta^(t) + alpha g_z^(t) g̃^(t)).
-With one logit g_{x+delta} = g_z g̃, so ||g̃^(t)|| = ||g^(t)|| / |g_z(z^(t))|: the attack's own
-record (``AttackResult.grad_norms`` and ``.logits``) gives Â without another pass. With
-g̃ constant along the path Â is Theorem 3's 𝒜 = beta H̄_z ||g̃_x||^2.
-
-C6 and C7 (Theorem 5). In the binary case deltâ = (e^A - 1) g_z g̃_x / (H̄_z ||g̃_x||^2) is
-parallel to g̃_x whatever beta, so deltâ^(norm) = c deltâ/||deltâ|| = c sign(g_z) g̃_x/||g̃_x||
-is one normalised gradient step, and Eq. (11)'s factor is exactly
-
-    (e^A - 1) / ||deltâ|| = H̄_z ||g̃_x|| / |g_z| .
-
-The imbalance is measured as the share of a per-sample quantity carried by the top 10% of
-samples (:func:`top_share`).
+- :func:`trained_networks`, :func:`attack_set`: the zoo trained through the cache, and the digits
+  each network is attacked on (every chapter with a trained network).
+- :func:`compare`: the m-step A1 attack beside Theorems 1 and 2 at one beta (theorem2, gating).
+- :class:`Variant`, :data:`VARIANTS`, :func:`run_variant`, :func:`lp_match`, :class:`Pair`: l2 / l-inf
+  PGD set beside Theorem 2 at the norm-matched beta (lp_attacks; theorem2's Fig. 1).
+- :func:`phi_table`, :func:`table2`: Theorems 3 and 4 measured and predicted (theorem3, theorem4).
+- :func:`logit_gradient_norms`, :func:`a_hat`, :func:`beta_for_strength`: the paper's Â and the
+  beta that fixes a clean-input strength (imbalance, theorem5).
+- :func:`one_thread`: small tensors run faster on one intra-op thread (lp_attacks, theorem6).
 """
 
 from __future__ import annotations
@@ -157,7 +76,7 @@ class Comparison:
 
 def compare(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float, m: int,
             linearization: tuple[torch.Tensor, torch.Tensor] | None = None) -> Comparison:
-    """Attack x with frozen gating (m steps, strength beta) and predict it with Theorems 1 and 2."""
+    """Theorems 1 and 2, Eqs. (5)-(6), against Eq. (4). Attack x with frozen gating (m steps, strength beta) and predict it with Theorems 1 and 2. Chapters: theorem2, gating."""
     J, b = linearization if linearization is not None else linearize(model, x)
     g_z, _ = loss_derivatives(affine_logits(J, b, x), y)
     res = gradient_ascent(model, x, y, beta, m, frozen_gating=True, linearization=(J, b))
@@ -199,7 +118,7 @@ class Match:
 
 def lp_match(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, eps: float | None, alpha: float, m: int,
              clip: bool, frozen_gating: bool, linearization: tuple[torch.Tensor, torch.Tensor] | None = None) -> Match:
-    """Run m steps of ``norm``-PGD (step alpha, eps-ball projection unless eps is None, [0, 1] clip if ``clip``)
+    """Sec. 3.2: l2 / l-inf PGD against Theorem 2, Eq. (6). Run m steps of ``norm``-PGD (step alpha, eps-ball projection unless eps is None, [0, 1] clip if ``clip``)
     and compare it with Theorem 2.
 
     The target is delta itself for l2 and the effective component sum_t (s_t . u_t) u_t for l-inf.
@@ -207,6 +126,7 @@ def lp_match(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, eps:
     attack (each H_z^(t) weighted by the length of the step that reached it, i.e. by arc length,
     as in Theorem 1); beta is chosen so that ||deltâ(beta)|| = ||target|| (:func:`match_beta`).
     x: (B, 1, 28, 28), y: (B,), float64. Returns :class:`Match`.
+    Chapters: lp_attacks, theorem2.
     """
     J, b = linearization if linearization is not None else linearize(model, x)
     g_z, _ = loss_derivatives(affine_logits(J, b, x), y)
@@ -272,6 +192,7 @@ def phi_table(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float, m
     with the attack's H̄_z. x: (B, 1, 28, 28), y: (B,) in {-1, +1}, float64. One row per sample:
     phi_star, phi_hat (Eq. 9), phi_adv_star, phi_adv_hat (Eq. 10), phi_ori, A, hz_bar, g_z, yz (the
     margin), dgw_norm and success (the real network misclassifies x + delta*).
+    Chapters: theorem3, theorem4.
     """
     step = attacked_step(model, x, y, beta, m, eta, real)
     clean, measured = step.clean, step.effect
@@ -290,7 +211,7 @@ PAPER_TABLE2 = {"mlp-3": 3.9e-5, "mlp-4": 8.8e-6, "mlp-5": 1.5e-6, "cnn-3": 8.5e
 
 def table2(models: dict[str, nn.Module], data, betas: list[float], m: int, eta: float, n_eval: int, device,
            real_at: float | None = None, n_real: int = 8, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Table 2 (κ' of Eq. 9) and its Eq. (10) twin for every network and every beta, under A2.
+    """Table 2 and Eq. (10). Table 2 (κ' of Eq. 9) and its Eq. (10) twin for every network and every beta, under A2.
 
     ``models``: {arch: binary model in float64}; ``data``: the binary task. Each network is
     attacked on its first ``n_eval`` correctly classified test digits. At ``real_at`` (one of
@@ -301,6 +222,7 @@ def table2(models: dict[str, nn.Module], data, betas: list[float], m: int, eta: 
     kappa_prime_adv (Eq. 10), kappa_prime_real, paper_kappa_prime, A_median, frac_phi_negative,
     frac_phi_ori_negative, success_rate), and every sample's row of :func:`phi_table` (A2) with
     its arch and beta.
+    Chapters: theorem3, theorem4.
     """
     from tqdm.auto import tqdm
 
@@ -340,10 +262,11 @@ def logit_gradient_norms(res: AttackResult, y: torch.Tensor) -> torch.Tensor:
 
 
 def a_hat(res: AttackResult, y: torch.Tensor, beta: float) -> torch.Tensor:
-    """The paper's Â = sum_{t=0}^{m-1} alpha H̄_z ||g̃_{x+delta^(t)}||^2, alpha = beta/m. Returns (B,).
+    """Sec. 3.3, verification 2 of Theorem 3: Â. The paper's Â = sum_{t=0}^{m-1} alpha H̄_z ||g̃_{x+delta^(t)}||^2, alpha = beta/m. Returns (B,).
 
     ``res`` is an m-step A1 attack of strength ``beta`` on a one-logit network (m is read from
     ``res.grad_norms``, which holds steps 0..m); y: (B,) in {-1, +1}.
+    Chapters: imbalance, theorem5.
     """
     if not (math.isfinite(beta) and beta > 0):
         raise ValueError(f"beta must be a finite number > 0 (got {beta})")

@@ -1,31 +1,9 @@
-"""[from plots]
-The book's figures. Each function returns a matplotlib Figure.
+"""The book's figure style and the figures that several chapters share.
 
-[from directions]
-Section 3.2: Theorem 2 set beside l2 and l-inf PGD, and conclusion C3.
-
-Under frozen gating (A2) and a constant H̄_z, the infinite-step A1 attack solves the
-ODE d delta / d tau = g(delta) = g_x + H̄_x delta, and Theorem 2 gives its point at
-"time" beta. The infinite-step l2 attack solves d delta / d s = g / ||g||: the same
-vector field, normalised, so it traces *the same curve*, re-parametrised by arc length
-s (d tau / d s = 1 / ||g|| > 0). Which point of the curve a finite l2 attack reached
-is therefore a matter of *where along it*, not of direction. Along the curve
-d||delta||^2 / d tau = 2 delta . g = 2 sum_i c_i e^{tau lambda_i} gamma_i^2 >= 0
-(lambda_i >= 0, c_i > 0), so ||deltâ(beta)|| is increasing in beta and each point is
-named by its distance from x. We compare an l2 attack delta with deltâ at the beta
-whose ||deltâ(beta)|| equals ||delta|| (:func:`match_beta`, a vectorised bisection).
-For l-inf attacks the same rule matches deltâ to the effective component.
-
-Numerics. Everything runs on the (at most C) non-trivial eigenpairs of
-H̄_x = J^T H̄_z J from the C x C problem (:func:`advnb.core.theory.top_eigenpairs`):
-
-    deltâ(beta) = beta g_x + sum_i (c_i - beta) gamma_i v_i,   c_i = (e^{beta lambda_i} - 1) / lambda_i,
-
-which is Theorem 2 written so that the directions with lambda_i ~ 0 (where the
-eigenvectors of a rank-deficient H̄_x are ill-determined) carry c_i - beta ~ 0. The
-coefficients are handled in logarithms, so that the *direction* and the log-norm stay
-exact for any beta (beta lambda_1 = 1e5 overflows e^{beta lambda_1} but not this).
-Shapes: B samples, C logits, n input dimensions.
+Importing this module sets the seaborn theme of every figure. :func:`kappa_map_figure` (an error
+over beta for every network, with the attack success rate; theorem2, theorem3, theorem4) and
+:func:`figure1_panel` (the paper's Fig. 1 layout; theorem2, lp_attacks). A chapter's own figures
+live in its module. Every function returns a matplotlib Figure.
 """
 
 from __future__ import annotations

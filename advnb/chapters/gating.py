@@ -1,15 +1,10 @@
-"""[from dynamics]
-Attack dynamics: the growth of perturbations (C2, Fig. 2) and what gating does (Appendix J).
+"""Chapter gating: how far the real attack strays from frozen gating (assumption A2, Appendix J).
 
-Two chapters read from here. ``growth`` follows ||delta^(t)|| and ||g_{x+delta^(t)}||
-step by step at a fixed step size alpha and aligns samples by their relative progress
-t / m_success; ``gating`` measures how much the real attack moves the network away from
-its frozen-gating linearisation (flipped gates, the change of the top eigenvalue of
-H̄_x = J^T H̄_z J, and kappa with and without A2).
-
-Shapes: B samples, C logits, n = 784 input dimensions, T + 1 recorded steps t = 0..T,
-G points of a relative-progress grid. Everything is batched over samples; Python loops
-run over attack steps, step sizes or checkpoints only.
+:func:`gating_at_beta` measures, at one beta, the ReLU gates and max-pool switches the real A1 attack
+flips, the change of the top eigenvalue of H̄_x = J^T H̄_z J along the attack
+(:func:`top_eigenvalue_change`, the paper quotes 1e-4 ... 1e-2), and kappa with and without A2;
+:func:`gating_map` does it for every network and beta; :func:`gating_map_figure` and
+:func:`gating_kappa_figure` draw them. Shapes: B samples, C logits, n inputs.
 """
 
 from __future__ import annotations
@@ -63,7 +58,7 @@ def checkpoint_steps(m: int, k: int) -> tuple[int, ...]:
 
 def gating_at_beta(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float, m: int,
                    checkpoints: int = 4, linearization: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict:
-    """Appendix J at one beta: how far the real A1 attack strays from frozen gating.
+    """Assumption A2, Appendix J. Appendix J at one beta: how far the real A1 attack strays from frozen gating.
 
     Runs the m-step A1 attack (alpha = beta/m) on the real network, and with frozen gating
     through :func:`advnb.chapters.common.compare`. Returns one row (means over the B samples):
@@ -79,6 +74,7 @@ def gating_at_beta(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: flo
       ``kappa_real``: Theorem 2 (J at x, the real attack's own H̄_z) against the real attack;
     - ``blank_share``: share of ||delta*_real - delta*_frozen||² on blank pixels (x = 0);
     - ``success_real`` / ``success_frozen``: the real network misclassifies x + delta*.
+    Chapters: gating.
     """
     J, b = linearization if linearization is not None else linearize(model, x)
     real = gradient_ascent(model, x, y, beta, m, frozen_gating=False, keep=checkpoint_steps(m, checkpoints))

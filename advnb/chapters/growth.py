@@ -1,15 +1,12 @@
-"""[from dynamics]
-Attack dynamics: the growth of perturbations (C2, Fig. 2) and what gating does (Appendix J).
+"""Chapter growth: the exponential growth of ||delta|| and ||g|| with the step count (C2, Fig. 2).
 
-Two chapters read from here. ``growth`` follows ||delta^(t)|| and ||g_{x+delta^(t)}||
-step by step at a fixed step size alpha and aligns samples by their relative progress
-t / m_success; ``gating`` measures how much the real attack moves the network away from
-its frozen-gating linearisation (flipped gates, the change of the top eigenvalue of
-H̄_x = J^T H̄_z J, and kappa with and without A2).
+:func:`trajectory` follows ||delta^(t)|| and ||g_{x+delta^(t)}|| step by step at a fixed step size
+alpha (rule a1: alpha g, Theorem 2's attack; l2: alpha g/||g||; linf: alpha sign(g)), on the real
+network or under frozen gating; :func:`growth_curves` aligns the samples by their relative progress
+t / m_success; :func:`fit_growth` fits log-linear and linear models; :func:`growth_figure` is Fig. 2.
 
 Shapes: B samples, C logits, n = 784 input dimensions, T + 1 recorded steps t = 0..T,
-G points of a relative-progress grid. Everything is batched over samples; Python loops
-run over attack steps, step sizes or checkpoints only.
+G points of a relative-progress grid.
 """
 
 from __future__ import annotations
@@ -253,12 +250,13 @@ def fit_growth(g: Growth, r_from: float) -> dict:
 def growth_experiment(network: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, m: int, grid: torch.Tensor,
                       min_steps: int = 10, alpha_a1: float | None = None,
                       rules: tuple[str, ...] = RULES) -> tuple[list[Growth], pd.DataFrame]:
-    """Fig. 2 for one network: each attack rule, on the real network and with frozen gating.
+    """Fig. 2 and conclusion C2. Fig. 2 for one network: each attack rule, on the real network and with frozen gating.
 
     Each rule's step size is fixed by :func:`calibrate_alpha` on the linearisation at x (or,
     for A1, given as ``alpha_a1``) and shared by the two settings. Returns the aligned curves
     (rule by rule, real then frozen) and the step-size table (network, attack, alpha, samples
     the calibration expected to keep).
+    Chapters: growth.
     """
     J, b = linearize(model, x)
     curves, rows = [], []

@@ -1,33 +1,11 @@
-"""[from imbalance]
-The imbalance of adversarial training over samples (Sec. 3.3: conclusions C5, C6 and C7).
+"""Chapter imbalance: adversarial training boosts a few samples (C5, Figs. 3 and 4).
 
-Setting and notation are those of :mod:`advnb.core.binary`: a sigmoid head (one logit z), labels
-y in {-1, +1}, the paper's W the first ``nn.Linear`` / ``nn.Conv2d`` taken as a dense matrix,
-g̃_x = dz/dx, g̃_h = dz/dh, g_W = x g_h^T the per-sample gradient of the loss in W.
-
-C5 (Theorem 3 on real networks, the paper's Figs. 3 and 4). Along an m-step A1 attack of
-strength beta (alpha = beta/m) the logit gradient changes, so the paper measures the strength
-of the attack that a sample actually met as
-
-    Â = sum_t alpha H̄_z ||g̃_{x + delta^(t)}||^2 ,   t = 0 .. m-1,
-
-the m logit gradients that drive the m steps (delta^(t+1) = delta^(t) + alpha g_z^(t) g̃^(t)).
-With one logit g_{x+delta} = g_z g̃, so ||g̃^(t)|| = ||g^(t)|| / |g_z(z^(t))|: the attack's own
-record (``AttackResult.grad_norms`` and ``.logits``) gives Â without another pass. With
-g̃ constant along the path Â is Theorem 3's 𝒜 = beta H̄_z ||g̃_x||^2.
-
-C6 and C7 (Theorem 5). In the binary case deltâ = (e^A - 1) g_z g̃_x / (H̄_z ||g̃_x||^2) is
-parallel to g̃_x whatever beta, so deltâ^(norm) = c deltâ/||deltâ|| = c sign(g_z) g̃_x/||g̃_x||
-is one normalised gradient step, and Eq. (11)'s factor is exactly
-
-    (e^A - 1) / ||deltâ|| = H̄_z ||g̃_x|| / |g_z| .
-
-The imbalance is measured as the share of a per-sample quantity carried by the top 10% of
-samples (:func:`top_share`).
-
-
-[from plots]
-The book's figures. Each function returns a matplotlib Figure."""
+:func:`c5_samples` measures, per sample and on the real network, the training effects |phi| and
+||Δg_W|| beside H̄_z, H̄_z ||g̃_x||^2 and the paper's Â (:func:`advnb.chapters.common.a_hat`),
+and each sample's cos(Δg_W|x, mean Δg_W) (Fig. 4); :func:`group_means`, :func:`rank_correlations`,
+:func:`top_share` summarise them; :func:`c5_scatter_figure` (Fig. 3) and :func:`c5_groups_figure`
+(Fig. 4) draw them.
+"""
 
 from __future__ import annotations
 
@@ -90,7 +68,7 @@ def rank_correlations(df: pd.DataFrame, xs: list[str], ys: list[str]) -> pd.Data
 
 
 def c5_samples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float, m: int, eta: float) -> pd.DataFrame:
-    """Per-sample measurements of C5 on the real network (no frozen gating anywhere).
+    """Conclusion C5, Figs. 3-4. Per-sample measurements of C5 on the real network (no frozen gating anywhere).
 
     The m-step A1 attack of strength beta runs on the real network; dL/dh at x + delta* comes from
     the real network there; g̃_x, g̃_h are those of the clean x (as in Theorem 3). One training step
@@ -99,6 +77,7 @@ def c5_samples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float, 
     x: (B, 1, 28, 28) float64, y: (B,) in {-1, +1}. Columns: hz_bar (H̄_z), hz_gx2 (H̄_z ||g̃_x||^2),
     A (beta H̄_z ||g̃_x||^2), a_hat (Â), phi_abs (|g̃_x^T Δg̃_x|), phi, dgw_norm (||Δg_W||),
     cos_to_mean (cos(Δg_W|x, mean Δg_W) over the batch), gx_norm (||g̃_x||), yz, success.
+    Chapters: imbalance.
     """
     step = attacked_step(model, x, y, beta, m, eta, real=True)
     clean, res, e = step.clean, step.attack, step.effect

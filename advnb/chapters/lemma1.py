@@ -1,23 +1,15 @@
-"""[from symbolic]
-Symbolic (sympy) checks of the paper's algebra, with the numeric sweeps beside them.
+"""Chapter lemma1: Lemma 1 (H_z and g_z^2) checked symbolically and numerically.
 
-Each section derives a statement of the paper from the loss itself (sympy
-differentiates; nothing is typed in from the paper's appendix), reduces it to a
-form whose sign or value can be read off, and checks it, symbolically where the
-algebra allows and numerically (float64) on dense or random inputs.
+The sigmoid half of Lemma 1 is :func:`advnb.core.binary.sigmoid_gap` (it is used by Theorems 3-5
+too). This module holds the chapter's other checks:
 
-Lemma 1 (the loss Hessian in the logits)
-----------------------------------------
-- :func:`sigmoid_gap`: for the sigmoid head (C = 1, y in {-1, +1},
-  L = log(1 + exp(-y z))), the gap H_z - g_z^2 as a function of the margin
-  t = y z, its factored forms and its sign, maximum and limits.
-- :func:`softmax_quadratic_form`: for softmax cross-entropy with C classes,
-  v^T H_z v written as the variance of v under p (non-negative).
-- :func:`lemma1_sweep`, :func:`softmax_eigen_sweep`, :func:`min_eigenvalue`,
-  :func:`is_psd`: the same statements on a dense grid of margins and on random
-  logit vectors, through :func:`advnb.core.losses.loss_derivatives`.
-- :func:`sigmoid_path_gap`: the averaged Hessian H̄_z of an attack under frozen
-  gating against g_z(x)^2 (the form in which the paper uses Lemma 1 for Theorem 5).
+- :func:`softmax_quadratic_form`: for softmax cross-entropy with C classes, v^T H_z v written as
+  the variance of v under p (non-negative), derived with sympy.
+- :func:`lemma1_sweep`, :func:`softmax_eigen_sweep`, :func:`min_eigenvalue`, :func:`is_psd`: the
+  same statements on a dense grid of margins and on random logit vectors, through
+  :func:`advnb.core.losses.loss_derivatives`.
+- :func:`sigmoid_path_gap`: the averaged Hessian H̄_z of an attack under frozen gating against
+  g_z(x)^2 (the form in which the paper uses Lemma 1 for Theorem 5).
 """
 
 from __future__ import annotations
@@ -58,13 +50,14 @@ class SoftmaxForm:
 
 
 def softmax_quadratic_form(C: int) -> SoftmaxForm:
-    """Derive v^T H_z v for softmax cross-entropy with ``C`` classes and identify it as a variance.
+    """Lemma 1, softmax. Derive v^T H_z v for softmax cross-entropy with ``C`` classes and identify it as a variance.
 
     sympy takes the Hessian of L = -z_y + log sum_j exp(z_j) for every label y
     (checking it does not depend on y), then the quadratic form with a symbolic
     direction v; after replacing exp(z_j) by positive symbols e_j the identities are
     polynomial and ``sympy.cancel`` decides them exactly. Cost grows quickly with C:
     C <= 6 is allowed.
+    Chapters: lemma1.
     """
     if isinstance(C, bool) or not isinstance(C, (int, np.integer)) or not 2 <= C <= 6:
         raise ValueError(f"C must be an integer from 2 to 6 (got {C!r})")

@@ -1,5 +1,4 @@
-"""[from directions]
-Section 3.2: Theorem 2 set beside l2 and l-inf PGD, and conclusion C3.
+"""Chapter lp_attacks: Theorem 2 set beside l2 and l-inf PGD (Sec. 3.2, Appendix D), and C3.
 
 Under frozen gating (A2) and a constant H̄_z, the infinite-step A1 attack solves the
 ODE d delta / d tau = g(delta) = g_x + H̄_x delta, and Theorem 2 gives its point at
@@ -10,19 +9,13 @@ is therefore a matter of *where along it*, not of direction. Along the curve
 d||delta||^2 / d tau = 2 delta . g = 2 sum_i c_i e^{tau lambda_i} gamma_i^2 >= 0
 (lambda_i >= 0, c_i > 0), so ||deltâ(beta)|| is increasing in beta and each point is
 named by its distance from x. We compare an l2 attack delta with deltâ at the beta
-whose ||deltâ(beta)|| equals ||delta|| (:func:`match_beta`, a vectorised bisection).
-For l-inf attacks the same rule matches deltâ to the effective component.
+whose ||deltâ(beta)|| equals ||delta|| (:func:`advnb.core.theory.match_beta`). For l-inf attacks
+the same rule matches deltâ to the effective component.
 
-Numerics. Everything runs on the (at most C) non-trivial eigenpairs of
-H̄_x = J^T H̄_z J from the C x C problem (:func:`advnb.core.theory.top_eigenpairs`):
-
-    deltâ(beta) = beta g_x + sum_i (c_i - beta) gamma_i v_i,   c_i = (e^{beta lambda_i} - 1) / lambda_i,
-
-which is Theorem 2 written so that the directions with lambda_i ~ 0 (where the
-eigenvectors of a rank-deficient H̄_x are ill-determined) carry c_i - beta ~ 0. The
-coefficients are handled in logarithms, so that the *direction* and the log-norm stay
-exact for any beta (beta lambda_1 = 1e5 overflows e^{beta lambda_1} but not this).
-Shapes: B samples, C logits, n input dimensions.
+:func:`matching_table` and :func:`eps_sweep` give the matching error per network, norm and
+variant (:data:`advnb.chapters.common.VARIANTS`); :func:`gradient_jump` measures how far the
+gradient of the real network jumps at a tiny step (max-pool ties); :func:`c3_curves` is
+conclusion C3 at a fixed H̄_x. Shapes: B samples, C logits, n input dimensions.
 """
 
 from __future__ import annotations
@@ -55,7 +48,7 @@ def _row(match: Match) -> dict:
 def matching_table(nets: dict[str, nn.Module], batches: dict[str, tuple[torch.Tensor, torch.Tensor]],
                    eps: dict[str, float], m: int, step_ratio: float, labels: dict[str, str] | None = None,
                    variants: Sequence[Variant] = VARIANTS) -> pd.DataFrame:
-    """Every network x norm x variant: Theorem 2 against PGD.
+    """Sec. 3.2 and Appendix D. Every network x norm x variant: Theorem 2 against PGD.
 
     nets: {arch: model (float64, eval)}; batches: {arch: (x (B, 1, 28, 28), y (B,))};
     eps: {"l2": .., "linf": ..}. One linearisation per network serves every attack. Runs in
@@ -63,6 +56,7 @@ def matching_table(nets: dict[str, nn.Module], batches: dict[str, tuple[torch.Te
     Returns one row per (network, norm, variant) with columns network, norm, variant,
     error_mean / error_median (1 - cos(deltâ, target)), baseline_mean (1 - cos(g_x, target)),
     beta_median / beta_min / beta_max / beta_q25 / beta_q75 (matched beta), success_rate, effective_share (||eff|| / ||delta||).
+    Chapters: lp_attacks.
     """
     labels = labels or {}
     rows = []
@@ -116,11 +110,12 @@ def gradient_jump(model: nn.Module, x: torch.Tensor, y: torch.Tensor, h: float =
 
 
 def c3_curves(spec: Spectrum, betas: Sequence[float]) -> pd.DataFrame:
-    """Conclusion C3 at a fixed H̄_x: the direction of deltâ(beta) against g_x and v_1.
+    """Conclusion C3 (Sec. 3.1). Conclusion C3 at a fixed H̄_x: the direction of deltâ(beta) against g_x and v_1.
 
     Returns one row per beta with the means over samples of cos(deltâ, g_x), |cos(deltâ, v_1)|,
     their precise complements 1 - cos and 1 - |cos|, and the smallest values over samples
     (columns beta, cos_g, cos_v1, one_minus_cos_g, one_minus_cos_v1, cos_g_min, cos_v1_min).
+    Chapters: lp_attacks.
     """
     v1 = spec.V[:, :, 0]
     if not bool(torch.all(spec.lam[:, 0] > 0)):

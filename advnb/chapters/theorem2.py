@@ -1,12 +1,13 @@
-"""[from experiments]
-The chapters' measurements, one function each, so that notebooks stay thin.
+"""Chapter theorem2: Theorem 2 (Eq. (6)) against the real attack, Table 1, Fig. 1 and C1.
 
-Every function takes a trained model in float64 and a batch of correctly
-classified digits x: (B, 1, 28, 28), y: (B,).
-
-
-[from plots]
-The book's figures. Each function returns a matplotlib Figure."""
+- :func:`kappa_vs_beta`: kappa(beta) under frozen gating, beside the attack on the real network;
+  :func:`kappa_vs_beta_figure`, :func:`energy_share_figure` (C1: the energy on v_1).
+- :func:`kappa_map`: Table 1 over a beta grid, for every network of the zoo (:data:`PAPER_TABLE1`
+  holds the paper's cells).
+- :func:`dense_vs_pushthrough`: the dense n x n eigen-sum against the C x C push-through form;
+  :func:`theorem2_at_scale`: the push-through form at ImageNet-like input sizes.
+- :func:`perturbation_panel`: delta*, deltâ and their difference as images (Fig. 1).
+"""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from .figures import digit_image, with_success_rate
 
 def kappa_vs_beta(model: nn.Module, x: torch.Tensor, y: torch.Tensor, betas: list[float], m: int,
                   progress: bool = True) -> pd.DataFrame:
-    """kappa(beta) under frozen gating, beside the attack on the real network, and C1.
+    """Theorem 2, Eq. (6), and C1: kappa(beta) under frozen gating, beside the attack on the real network, and C1.
 
     Columns: beta; kappa (Theorem 2 vs the frozen-gating attack); kappa_theorem1
     (Theorem 1 vs the same attack); kappa_real (Theorem 2 vs the attack on the real
@@ -40,6 +41,7 @@ def kappa_vs_beta(model: nn.Module, x: torch.Tensor, y: torch.Tensor, betas: lis
     share_theory: mean share of ||deltâ||^2 on v_1, the top eigenvector of H_x at the
     clean input, with deltâ from Theorem 2 at that fixed Hessian; share_attack: the
     same share for the frozen-gating attack delta*.
+    Chapters: theorem2.
     """
     J, b = linearize(model, x)
     g_z0, h_z0 = loss_derivatives(affine_logits(J, b, x), y)
@@ -60,6 +62,7 @@ def dense_vs_pushthrough(J: torch.Tensor, hz_bar: torch.Tensor, g_z: torch.Tenso
     """Theorem 2 by the dense n x n eigen-sum and by the C x C push-through form.
 
     Returns the largest per-sample relative difference of deltâ and the seconds each took.
+    Chapters: theorem2.
     """
     t0 = time.perf_counter()
     dense = delta_eigensum(J, hz_bar, g_z, beta).delta
@@ -72,10 +75,11 @@ def dense_vs_pushthrough(J: torch.Tensor, hz_bar: torch.Tensor, g_z: torch.Tenso
 
 def kappa_map(models: dict[str, nn.Module], data: Dataset, betas: list[float], m: int, n_eval: int,
               device: torch.device, progress: bool = True) -> pd.DataFrame:
-    """kappa under frozen gating for every network and beta (Table 1 over a beta grid).
+    """Table 1 over a beta grid: kappa under frozen gating for every network and beta.
 
     Columns: arch, network, beta, kappa, paper_kappa (Table 1; NaN off the table), success_rate
     (the real network misclassifies x + delta*), lambda1 (mean top eigenvalue of H̄_x), n_eval.
+    Chapters: theorem2.
     """
     rows = []
     bar = tqdm(total=len(models) * len(betas), desc="networks x betas", disable=not progress, leave=False)

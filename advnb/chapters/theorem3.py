@@ -1,5 +1,9 @@
-"""[from plots]
-The book's figures. Each function returns a matplotlib Figure."""
+"""Chapter theorem3: Theorem 3 (Eq. (9)) and Table 2.
+
+The measurement and the prediction are :func:`advnb.chapters.common.phi_table` and
+:func:`advnb.chapters.common.table2` (theorem4 shares them); the closed form is
+:func:`advnb.core.binary.eq9`. This module holds the chapter's figure.
+"""
 
 from __future__ import annotations
 

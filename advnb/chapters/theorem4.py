@@ -1,5 +1,8 @@
-"""[from plots]
-The book's figures. Each function returns a matplotlib Figure."""
+"""Chapter theorem4: Theorem 4 (Eq. (10)) over beta, and C4.
+
+The measurement is :func:`advnb.chapters.common.table2` (shared with theorem3); the closed form is
+:func:`advnb.core.binary.eq10`. This module holds the chapter's figure.
+"""
 
 from __future__ import annotations
 

@@ -1,33 +1,10 @@
-"""[from imbalance]
-The imbalance of adversarial training over samples (Sec. 3.3: conclusions C5, C6 and C7).
+"""Chapter theorem5: Theorem 5 (Eq. (11)), the normalised perturbation, and C6-C7.
 
-Setting and notation are those of :mod:`advnb.core.binary`: a sigmoid head (one logit z), labels
-y in {-1, +1}, the paper's W the first ``nn.Linear`` / ``nn.Conv2d`` taken as a dense matrix,
-g̃_x = dz/dx, g̃_h = dz/dh, g_W = x g_h^T the per-sample gradient of the loss in W.
-
-C5 (Theorem 3 on real networks, the paper's Figs. 3 and 4). Along an m-step A1 attack of
-strength beta (alpha = beta/m) the logit gradient changes, so the paper measures the strength
-of the attack that a sample actually met as
-
-    Â = sum_t alpha H̄_z ||g̃_{x + delta^(t)}||^2 ,   t = 0 .. m-1,
-
-the m logit gradients that drive the m steps (delta^(t+1) = delta^(t) + alpha g_z^(t) g̃^(t)).
-With one logit g_{x+delta} = g_z g̃, so ||g̃^(t)|| = ||g^(t)|| / |g_z(z^(t))|: the attack's own
-record (``AttackResult.grad_norms`` and ``.logits``) gives Â without another pass. With
-g̃ constant along the path Â is Theorem 3's 𝒜 = beta H̄_z ||g̃_x||^2.
-
-C6 and C7 (Theorem 5). In the binary case deltâ = (e^A - 1) g_z g̃_x / (H̄_z ||g̃_x||^2) is
-parallel to g̃_x whatever beta, so deltâ^(norm) = c deltâ/||deltâ|| = c sign(g_z) g̃_x/||g̃_x||
-is one normalised gradient step, and Eq. (11)'s factor is exactly
-
-    (e^A - 1) / ||deltâ|| = H̄_z ||g̃_x|| / |g_z| .
-
-The imbalance is measured as the share of a per-sample quantity carried by the top 10% of
-samples (:func:`top_share`).
-
-
-[from plots]
-The book's figures. Each function returns a matplotlib Figure."""
+:func:`c67_samples` moves each sample by deltâ^(norm) (a common length c or a per-sample scale s),
+under frozen gating, and sets the measured effect beside Eq. (11)
+(:func:`advnb.core.binary.eq11`); :func:`kappa_prime_by_move` gives κ' per way of moving;
+:func:`imbalance_shares` the top-10% shares of C7; three figures draw them.
+"""
 
 from __future__ import annotations
 
@@ -94,6 +71,7 @@ def c67_samples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float,
     (||Δg_W||), and the per-sample constants sample, gw_norm (vanilla ||g_W||), phi_ori, A, hz_bar, g_z,
     gx_norm, yz, delta_hat_norm, factor_c6 ((e^A - 1)/||deltâ||) and success (the A2 attack crossed the
     decision boundary: outside the premise of Lemma 1, yz > 0 along the attack).
+    Chapters: theorem5.
     """
     if not factors or not all(math.isfinite(f) and f > 0 for f in factors):
         raise ValueError(f"factors must be finite numbers > 0 (got {list(factors)})")

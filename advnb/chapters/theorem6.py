@@ -1,5 +1,4 @@
-"""[from oscillation]
-Theorem 6 (Eq. 12), conclusion C8 (Fig. 5), and oscillation observed in training.
+"""Theorem 6 (Eq. 12), conclusion C8 (Fig. 5), and oscillation observed in training.
 
 Three parts, one chapter (``theorem6``).
 
@@ -32,10 +31,7 @@ Delta -> H_z ||J_j||^2 / D_j = H_z ||g_j||^2 / (g_z^2 D_j): :func:`gauss_newton_
 l-inf PGD examples, recording the cosine between consecutive updates and, every k steps, the top
 eigenvalue of the loss Hessian w.r.t. all parameters by power iteration on Hessian-vector products
 (forward-over-reverse, ``torch.func.jvp`` of ``torch.func.grad``): :func:`train_and_record`.
-
-
-[from plots]
-The book's figures. Each function returns a matplotlib Figure."""
+"""
 
 from __future__ import annotations
 
@@ -51,9 +47,9 @@ from torch.func import functional_call, grad, hessian, jvp, vmap
 from tqdm.auto import tqdm
 
 from ..core.attacks import pgd
+from ..core.binary import first_layer
 from ..core.losses import attack_succeeded, loss_derivatives
 from ..core.losses import loss as batch_loss
-from ..core.binary import first_layer
 from ..core.metrics import cos, rel_error
 from .common import one_thread
 
@@ -124,9 +120,10 @@ class Eq12Check:
 
 
 def eq12_check(model: nn.Module, x: torch.Tensor, delta: torch.Tensor, y: torch.Tensor, i: int) -> Eq12Check:
-    """Check Eq. (12) with dense autograd Hessians. x, delta: (n,) or (1, 28, 28), y: (), i: a pixel.
+    """Theorem 6, Eq. (12). Check Eq. (12) with dense autograd Hessians. x, delta: (n,) or (1, 28, 28), y: (), i: a pixel.
 
     Use float64: the identities are exact, and the errors should sit at rounding level (~1e-15).
+    Chapters: theorem6.
     """
     x, delta = x.reshape(-1), delta.reshape(-1)
     W, b1 = two_layer_weights(model)
@@ -249,12 +246,13 @@ def _chosen_layers(model: nn.Module, layers: list[str] | None) -> tuple[dict, li
 
 def gradient_instability(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eta: float,
                          layers: list[str] | None = None) -> dict[str, torch.Tensor]:
-    """The paper's Delta for each layer and sample (Fig. 5). x: (B, ...), y: (B,); eta > 0.
+    """Conclusion C8, Fig. 5: Delta. The paper's Delta for each layer and sample (Fig. 5). x: (B, ...), y: (B,); eta > 0.
 
     For layer j and sample b: Delta W = -eta g_b with g_b = dL(x_b)/dW_j, g'_b the same gradient
     with W_j + Delta W (the other layers unchanged), Delta = ||g'_b - g_b|| / (D_j ||Delta W||).
     ``layers``: weight names of :func:`weight_layers` (None: all). Returns {layer: (B,)}
     (NaN where a gradient is exactly zero).
+    Chapters: theorem6.
     """
     _check_positive("eta", eta)
     _check_batch(model, x, y)
@@ -272,11 +270,12 @@ def gradient_instability(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eta
 
 def gauss_newton_instability(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                              layers: list[str] | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """The eta -> 0 limit of :func:`gradient_instability` for a sigmoid head: H_z ||J_j||^2 / D_j.
+    """Conclusion C8, Fig. 5: Delta as eta -> 0. The eta -> 0 limit of :func:`gradient_instability` for a sigmoid head: H_z ||J_j||^2 / D_j.
 
     Exact for ReLU / max-pool networks (z is piecewise linear in one W_j): the Hessian in W_j is
     H_z J_j J_j^T, J_j = dz/dW_j = g_j / g_z. x: (B, ...), y: (B,) in {-1, +1}.
     Returns ({layer: (B,)}, H_z (B,)); ||J_j||^2 per layer is ``value * D_j / H_z``.
+    Chapters: theorem6.
     """
     _check_batch(model, x, y)
     all_layers, layers = _chosen_layers(model, layers)

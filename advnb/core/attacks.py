@@ -1,5 +1,4 @@
-"""[from attacks]
-Attacks: the paper's A1 gradient ascent, and l2 / l-inf PGD.
+"""Attacks: the paper's A1 gradient ascent, and l2 / l-inf PGD.
 
 The A1 attack is plain gradient ascent on the loss:
 
@@ -163,12 +162,13 @@ def gradient_ascent(
     linearization: tuple[torch.Tensor, torch.Tensor] | None = None,
     keep: tuple[int, ...] = (),
 ) -> AttackResult:
-    """Run the m-step A1 attack of overall strength beta on a batch.
+    """Eq. (4) under assumption A1, with Theorem 1's H̄_z. Run the m-step A1 attack of overall strength beta on a batch.
 
     x: (B, *input_shape), y: (B,). ``linearization``, the (J, b) of
     :func:`advnb.core.linearize.linearize` at x, may be passed to avoid recomputing it.
     ``keep``: steps whose delta^(t) the result carries in ``kept`` (B, len(keep), n).
     All B samples move together; the loop runs over steps only.
+    Chapters: theorem1, theorem2, growth, gating, lemma1, theorem3-6, imbalance.
     """
     _check(beta, m)
     alpha = beta / m
@@ -197,13 +197,14 @@ def pgd(
     random_start: bool = False,
     generator: torch.Generator | None = None,
 ) -> AttackResult:
-    """Projected gradient descent on the loss (Madry et al. 2018), m steps of size alpha.
+    """Sec. 3.2 and Eq. (4) with g^(l2) = g/||g||, g^(l-inf) = sign(g). Projected gradient descent on the loss (Madry et al. 2018), m steps of size alpha.
 
     ``norm="l2"`` steps along g/||g||, ``norm="linf"`` along sign(g). After each step the
     perturbation is projected onto the ``norm``-ball of radius ``eps`` (``eps=None``: no
     projection) and, if ``clip``, x + delta is clipped to [0, 1]. ``random_start`` draws
     delta^(0) uniformly from the ball's bounding box (l2: a random direction of radius up to
     eps). Returns the same :class:`AttackResult` as :func:`gradient_ascent`. x: (B, ...), y: (B,).
+    Chapters: lp_attacks, theorem6; adversarial training (advnb.nets.train).
     """
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {', '.join(NORMS)} (got {norm!r})")

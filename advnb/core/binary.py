@@ -1,12 +1,14 @@
-"""[from effects]
-How the perturbation changes training (Sec. 3.3: Theorems 3-5, conclusions C4-C7).
+"""One logit and a sigmoid (Sec. 3.3): Lemma 1 and the closed forms of Theorems 3-5 (Eqs. (9)-(11)).
 
-Setting: a sigmoid head (C = 1 logit z) with labels y in {-1, +1}. The paper's "first
-layer" is the network's first ``nn.Linear`` or ``nn.Conv2d``, h = W^T x + b1. For a
-convolution, W is its *equivalent dense matrix* (n x D, D = every output unit of the
-convolution, h flattened): each weight of the dense matrix is treated as free, so its
-gradient is the one of an unshared layer. Under frozen gating (A2) everything after h
-is affine, z = g̃_h^T h + c, with
+**Lemma 1** (:func:`sigmoid_gap`, derived with sympy from the loss): for L = log(1 + exp(-y z)),
+y in {-1, +1}, the gap H_z - g_z^2 as a function of the margin t = y z, with its factored forms,
+sign, maximum and limits; :func:`binary_training_effects` re-derives Eqs. (9)-(11) symbolically.
+
+**The training effects.** The paper's "first layer" is the network's first ``nn.Linear`` or
+``nn.Conv2d`` (:func:`first_layer`), h = W^T x + b1. For a convolution, W is its *equivalent dense
+matrix* (n x D, D = every output unit of the convolution, h flattened): each weight of the dense
+matrix is treated as free, so its gradient is the one of an unshared layer. Under frozen gating
+(A2) everything after h is affine, z = g̃_h^T h + c, with
 
     g̃_h = dz/dh  (D,),     g̃_x = dz/dx = W g̃_h  (n,).
 
@@ -31,28 +33,7 @@ The binary closed forms (from Theorem 2 with C = 1; ``A`` is the paper's 𝒜):
               phi^(norm) = s (e^A - 1) phi_ori - eta g_z^2 ||g̃_h||^2 / H̄_z [s (e^A - 1) + s^2 (e^A - 1)^2]
 
 (Eq. (11) treats g_z as affine in z with slope H̄_z along the move, as Theorem 2 does.)
-
-
-[from symbolic]
-Symbolic (sympy) checks of the paper's algebra, with the numeric sweeps beside them.
-
-Each section derives a statement of the paper from the loss itself (sympy
-differentiates; nothing is typed in from the paper's appendix), reduces it to a
-form whose sign or value can be read off, and checks it, symbolically where the
-algebra allows and numerically (float64) on dense or random inputs.
-
-Lemma 1 (the loss Hessian in the logits)
-----------------------------------------
-- :func:`sigmoid_gap`: for the sigmoid head (C = 1, y in {-1, +1},
-  L = log(1 + exp(-y z))), the gap H_z - g_z^2 as a function of the margin
-  t = y z, its factored forms and its sign, maximum and limits.
-- :func:`softmax_quadratic_form`: for softmax cross-entropy with C classes,
-  v^T H_z v written as the variance of v under p (non-negative).
-- :func:`lemma1_sweep`, :func:`softmax_eigen_sweep`, :func:`min_eigenvalue`,
-  :func:`is_psd`: the same statements on a dense grid of margins and on random
-  logit vectors, through :func:`advnb.core.losses.loss_derivatives`.
-- :func:`sigmoid_path_gap`: the averaged Hessian H̄_z of an attack under frozen
-  gating against g_z(x)^2 (the form in which the paper uses Lemma 1 for Theorem 5).
+Chapters: lemma1, theorem3, theorem4, imbalance, theorem5.
 """
 
 from __future__ import annotations
@@ -135,10 +116,11 @@ def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def effect(x: torch.Tensor, x_adv: torch.Tensor, g_h: torch.Tensor, g_h_adv: torch.Tensor,
            clean: LayerPass, eta: float) -> Effect:
-    """The training effects of Theorems 3-5 from the factors of the dense weight gradients.
+    """Sec. 3.3, Eqs. (7)-(8): phi = g̃_x^T Δg̃_x and ||Δg_W||. The training effects of Theorems 3-5 from the factors of the dense weight gradients.
 
     x, x_adv: (B, n) inputs (flattened); g_h, g_h_adv: (B, D) dL/dh at x and at x_adv;
     ``clean`` gives g̃_x and g̃_h at x; eta > 0 the learning rate.
+    Chapters: theorem3, theorem4, imbalance, theorem5.
     """
     if not eta > 0:
         raise ValueError(f"eta must be > 0 (got {eta})")
@@ -152,10 +134,11 @@ def effect(x: torch.Tensor, x_adv: torch.Tensor, g_h: torch.Tensor, g_h_adv: tor
 
 
 def cos_to_mean(x: torch.Tensor, x_adv: torch.Tensor, g_h: torch.Tensor, g_h_adv: torch.Tensor) -> torch.Tensor:
-    """cos(Δg_W|x, mean over the batch of Δg_W) for every sample (Fig. 4), without forming n x D matrices.
+    """Fig. 4: cos(Δg_W|x, mean over the batch of Δg_W) for every sample, without forming n x D matrices.
 
     Δg_W|x = x_adv g_h_adv^T - x g_h^T. x, x_adv: (B, n); g_h, g_h_adv: (B, D). Returns (B,).
     Uses the B x B Gram matrix <Δg_k, Δg_l>_F = (a_k.a_l)(b_k.b_l) - (a_k.c_l)(b_k.d_l) - (c_k.a_l)(d_k.b_l) + (c_k.c_l)(d_k.d_l).
+    Chapters: imbalance.
     """
     a, b, c, d = x_adv, g_h_adv, x, g_h
     G = (a @ a.T) * (b @ b.T) - (a @ c.T) * (b @ d.T) - (c @ a.T) * (d @ b.T) + (c @ c.T) * (d @ d.T)
@@ -173,7 +156,7 @@ def frozen_layer_gradient(clean: LayerPass, x: torch.Tensor, x_adv: torch.Tensor
 
 
 def strength(beta: float, hz_bar: torch.Tensor, gt_x: torch.Tensor) -> torch.Tensor:
-    """𝒜 = beta H̄_z ||g̃_x||^2. hz_bar: (B,), gt_x: (B, n). Returns (B,)."""
+    """Theorems 3-5: 𝒜 = beta H̄_z ||g̃_x||^2. hz_bar: (B,), gt_x: (B, n). Returns (B,). Chapters: theorem3, theorem4, imbalance, theorem5."""
     if not beta > 0:
         raise ValueError(f"beta must be > 0 (got {beta})")
     return beta * hz_bar * gt_x.pow(2).sum(dim=1)
@@ -186,7 +169,7 @@ def _expm1_over_hz(A: torch.Tensor, beta: float, gx2: torch.Tensor) -> torch.Ten
 
 
 def binary_delta_hat(beta: float, hz_bar: torch.Tensor, g_z: torch.Tensor, gt_x: torch.Tensor) -> torch.Tensor:
-    """Theorem 2 for one logit: deltâ = (e^A - 1) g_z g̃_x / (H̄_z ||g̃_x||^2). (B,), (B,), (B, n) -> (B, n)."""
+    """Theorem 2 for one logit: deltâ = (e^A - 1) g_z g̃_x / (H̄_z ||g̃_x||^2). (B,), (B,), (B, n) -> (B, n). Chapters: theorem5."""
     gx2 = gt_x.pow(2).sum(dim=1)
     A = strength(beta, hz_bar, gt_x)
     return (_expm1_over_hz(A, beta, gx2) * g_z / gx2)[:, None] * gt_x
@@ -211,19 +194,21 @@ class Inputs:
 
 
 def eq9(p: Inputs) -> torch.Tensor:
-    """Theorem 3, Eq. (9): the predicted g̃_x^T Δg̃_x. Returns (B,)."""
+    """Theorem 3, Eq. (9): the predicted g̃_x^T Δg̃_x. Returns (B,). Chapters: theorem3, theorem4."""
     return torch.expm1(p.A) * p.phi_ori - p._second()
 
 
 def eq10(p: Inputs) -> torch.Tensor:
-    """Theorem 4, Eq. (10): the predicted g̃_x^T Δg̃_x^(adv) (= Eq. (9) + phi_ori). Returns (B,)."""
+    """Theorem 4, Eq. (10): the predicted g̃_x^T Δg̃_x^(adv) (= Eq. (9) + phi_ori). Returns (B,). Chapters: theorem4."""
     return torch.exp(p.A) * p.phi_ori - p._second()
 
 
 def eq11(p: Inputs, s: torch.Tensor) -> torch.Tensor:
     """Theorem 5, Eq. (11) for deltâ^(norm) = s deltâ (s = c/||deltâ||, (B,)). Returns (B,).
 
-    With s = 1 it is Eq. (9)."""
+    With s = 1 it is Eq. (9).
+    Chapters: theorem5.
+    """
     e = torch.expm1(p.A)
     first = s * e * p.phi_ori
     second = p.eta * p.g_z**2 * p.gh2 * _expm1_over_hz(p.A, p.beta, p.gx2) * (s + s**2 * e)
@@ -244,12 +229,13 @@ class AttackedStep:
 
 def attacked_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float, m: int, eta: float,
                   real: bool = False) -> AttackedStep:
-    """Attack x (m-step A1, strength beta) and measure one training step (rate eta) on x and on x + delta*.
+    """Theorems 3-4: the attack and one training step on each side. Attack x (m-step A1, strength beta) and measure one training step (rate eta) on x and on x + delta*.
 
     Under A2 (default) the attack runs with frozen gating and dL/dh at x + delta* is
     g_z(z') g̃_h; with ``real=True`` the attack and dL/dh at x + delta* come from the real
     network (no A2; g̃_x and g̃_h stay those of the clean x, as in the theorems).
     x: (B, *input_shape), y: (B,) in {-1, +1}.
+    Chapters: theorem3, theorem4, imbalance.
     """
     clean = layer_pass(model, x, y)
     B = len(x)
@@ -307,12 +293,13 @@ class SigmoidGap:
 
 
 def sigmoid_gap() -> SigmoidGap:
-    """Derive H_z - g_z^2 for the sigmoid head and reduce it to closed forms.
+    """Lemma 1. Derive H_z - g_z^2 for the sigmoid head and reduce it to closed forms.
 
     sympy differentiates L = log(1 + exp(-y z)) for y = -1 and y = +1 separately,
     substitutes t = y z and checks that both labels give the same function of t,
     equal to (e^t - 1) / (e^t + 1)^2 = sigma(-t) (sigma(t) - sigma(-t))
     = sigma(-t) tanh(t/2). The sign is then the sign of u - 1 = e^t - 1, i.e. of t.
+    Chapters: lemma1, theorem5.
     """
     z = sp.Symbol("z", real=True)
     t = sp.Symbol("t", real=True)
@@ -370,6 +357,7 @@ def binary_training_effects() -> dict:
     - ``eq9``, ``eq10``: the step's effect -eta [g_z' (a + g̃_x.deltâ) - g a] K (and its adv part)
       minus the paper's Eqs. (9) and (10);
     - ``eq11``: the same for c deltâ/||deltâ|| = s deltâ, s = c/||deltâ||, minus Eq. (11).
+    Chapters: theorem3, theorem4.
     """
     import sympy as sp
 

@@ -1,24 +1,15 @@
-"""[from gating]
-Frozen gating (assumption A2) realised as linearisation.
+"""Frozen gating (assumption A2) realised as exact linearisation, and the gating states it freezes.
 
 With every ReLU gate (and max-pool switch) held at its state at x, a ReLU network
 is affine in its input: z(x + delta) = z(x) + J delta with J = dz/dx. The paper's
-equivalent weight W~ is J^T. ``linearize`` returns that exact per-sample affine map;
-attacking it *is* attacking the network with frozen gating.
+equivalent weight W~ (Sec. 3.1, under Eq. (3)) is J^T. :func:`linearize` returns that exact
+per-sample affine map; attacking it *is* attacking the network with frozen gating.
 
-
-[from dynamics]
-Attack dynamics: the growth of perturbations (C2, Fig. 2) and what gating does (Appendix J).
-
-Two chapters read from here. ``growth`` follows ||delta^(t)|| and ||g_{x+delta^(t)}||
-step by step at a fixed step size alpha and aligns samples by their relative progress
-t / m_success; ``gating`` measures how much the real attack moves the network away from
-its frozen-gating linearisation (flipped gates, the change of the top eigenvalue of
-H̄_x = J^T H̄_z J, and kappa with and without A2).
-
-Shapes: B samples, C logits, n = 784 input dimensions, T + 1 recorded steps t = 0..T,
-G points of a relative-progress grid. Everything is batched over samples; Python loops
-run over attack steps, step sizes or checkpoints only.
+The rest reads the gates themselves: :func:`gating_states`, :func:`flipped_fraction` and
+:func:`relu_flips` (which ReLU gates an attack flips, ties at exactly 0 told apart),
+:func:`maxpool_ties` and :func:`maxpool_switches` (max-pool windows), :func:`frozen_forward`
+(the network at a new input with the gates of another). Chapters: setup, theorem2, lp_attacks,
+gating, and every attack run under A2. Shapes: B samples, C logits, n inputs.
 """
 
 from __future__ import annotations
@@ -30,11 +21,12 @@ from torch.func import jacrev, vmap
 
 
 def linearize(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The frozen-gating affine map at each sample.
+    """Assumption A2, Sec. 3.1: z(x + delta) = W~^T (x + delta) + b~ with W~^T = J = dz/dx. The frozen-gating affine map at each sample.
 
     x: (B, *input_shape). Returns J: (B, C, n) and b: (B, C), n = prod(input_shape),
     such that z(x') = J x'_flat + b for every x' with the gating states of x.
     Per-sample Jacobians are batched with ``torch.func.vmap(jacrev(...))``.
+    Chapters: setup, theorem2, lp_attacks, gating, and every attack under A2.
     """
     if any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training for m in model.modules()):
         raise ValueError("linearize needs BatchNorm in eval mode (call model.eval()): in train mode z is not per-sample")

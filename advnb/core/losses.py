@@ -1,5 +1,4 @@
-"""[from hessian]
-Loss derivatives with respect to the logits z.
+"""Loss derivatives with respect to the logits z.
 
 Notation (the paper's): g_z = dL/dz and H_z = d^2L/dz dz^T.
 
@@ -25,7 +24,7 @@ def _check_labels(z: torch.Tensor, y: torch.Tensor) -> None:
 
 
 def loss(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-sample loss. z: (B, C) logits, y: (B,) labels. Returns (B,)."""
+    """Sec. 2, the loss L of Eq. (3)'s network. Per-sample loss. z: (B, C) logits, y: (B,) labels. Returns (B,). Chapters: every chapter."""
     _check_labels(z, y)
     if z.shape[1] == 1:
         return F.softplus(-y.to(z.dtype) * z[:, 0])
@@ -33,7 +32,7 @@ def loss(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def loss_derivatives(z: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """g_z and H_z. z: (B, C) logits, y: (B,) labels. Returns g_z (B, C), H_z (B, C, C)."""
+    """Sec. 2 and Lemma 1: g_z = dL/dz, H_z = d^2L/dz dz^T. z: (B, C) logits, y: (B,) labels. Returns g_z (B, C), H_z (B, C, C). Chapters: every chapter."""
     _check_labels(z, y)
     if z.shape[1] == 1:
         yz = y.to(z.dtype) * z[:, 0]

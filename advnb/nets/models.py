@@ -1,5 +1,4 @@
-"""[from models]
-Networks: the paper's two-layer model and the model zoo of its experiments.
+"""Networks: the paper's two-layer model and the model zoo of its experiments.
 
 The paper's two-layer ReLU network, Eq. (3):
 

@@ -1,5 +1,4 @@
-"""[from profiles]
-Run sizes and the device.
+"""Run sizes and the device.
 
 One parameter, ``profile``, sizes every chapter:
 
@@ -20,7 +19,6 @@ from dataclasses import asdict, dataclass
 import torch
 
 from ..base import ParameterError
-
 
 PROFILES = ("smoke", "quick", "paper", "auto")
 DEVICES = ("auto", "cpu", "cuda")

@@ -1,5 +1,4 @@
-"""[from train]
-Training, vanilla or adversarial, behind an on-disk cache.
+"""Training, vanilla or adversarial, behind an on-disk cache.
 
 Vanilla training minimises the cross-entropy with Adam. Adversarial training
 (Madry et al. 2018) replaces each batch by its PGD adversarial examples (``adv``
