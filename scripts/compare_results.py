@@ -4,7 +4,7 @@
 
 Every ``CHAPTER.json`` in BEFORE_DIR is matched with the one in AFTER_DIR, and every value under
 ``results`` is compared, recursively (tables are lists of records): numbers must be equal, bit for
-bit, strings identical. Values that are wall-clock times or speed ratios (names ending in ``_s``,
+bit, strings identical. Values that are wall-clock times or speed ratios (names ending in ``_s`` or ``_ms``,
 ``seconds``, ``speedup``, or containing ``time``) differ from run to run and are skipped with
 ``--ignore-timing``. Prints one line per chapter and every difference; exits 1 if any.
 Kept to check that a change that should move no number (the layout issue) moved none.
