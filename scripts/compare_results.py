@@ -19,7 +19,7 @@ import re
 import sys
 from pathlib import Path
 
-TIMING = re.compile(r"(_s$|seconds|speedup|time|elapsed|per_second|_per_s$)")
+TIMING = re.compile(r"(_s$|_ms$|_ms_|seconds|speedup|time|elapsed|per_second|_per_s$)")
 
 
 def walk(a, b, path: str, out: list[str], ignore_timing: bool) -> int:
