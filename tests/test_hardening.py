@@ -210,8 +210,8 @@ def _code(cell) -> str:
 
 def _calls_check(node: ast.AST) -> bool:
     return isinstance(node, ast.Call) and (
-        (isinstance(node.func, ast.Name) and node.func.id == "check")
-        or (isinstance(node.func, ast.Attribute) and node.func.attr == "check"))
+        (isinstance(node.func, ast.Name) and node.func.id == "check_chapter")
+        or (isinstance(node.func, ast.Attribute) and node.func.attr == "check_chapter"))
 
 
 @functools.cache
@@ -222,7 +222,7 @@ def chapter_cells(chapter: str) -> tuple[str, str]:
     i = next(i for i, c in enumerate(code) if "parameters" in c.get("metadata", {}).get("tags", []))
     params, validation = _code(code[i]), _code(code[i + 1])
     assert any(_calls_check(n) for n in ast.walk(ast.parse(validation))), (
-        f"{chapter}: the code cell after the parameters cell does not call check(...)")
+        f"{chapter}: the code cell after the parameters cell does not call check_chapter(...)")
     return params, validation
 
 
@@ -239,24 +239,17 @@ def run_cells(chapter: str, injected: dict) -> dict:
 
 @pytest.mark.parametrize("chapter", sorted(CHAPTERS))
 def test_validation_cell_accepts_the_defaults_and_checks_every_parameter(chapter, monkeypatch):
-    """The defaults pass (at the smoke profile), and the cell's check(dict(...)) covers every
-    parameter of the parameters cell, each under its own name."""
+    """The defaults pass (at the smoke profile), and the cell's check_chapter(...) reads exactly the
+    parameters of the parameters cell, each under its own name, into the run's record."""
+    from advnb.book import record
+
     monkeypatch.setenv("ADVNB_PROFILE", "smoke")
-    run_cells(chapter, {})
-    _, validation = chapter_cells(chapter)
-    checked = {}
-    for node in ast.walk(ast.parse(validation)):
-        if _calls_check(node) and node.args:
-            arg = node.args[0]
-            if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Name) and arg.func.id == "dict":
-                checked.update({kw.arg: ast.unparse(kw.value) for kw in arg.keywords})
-            elif isinstance(arg, ast.Dict):
-                checked.update({ast.literal_eval(k): ast.unparse(v) for k, v in zip(arg.keys, arg.values)})
-    wrong = {k: v for k, v in checked.items() if k != v}
-    assert not wrong, f"{chapter}: parameters checked under another name: {wrong}"
-    assert set(checked) == set(PARAMETERS[chapter]), (
-        f"{chapter}: unchecked {sorted(set(PARAMETERS[chapter]) - set(checked))}, "
-        f"not parameters {sorted(set(checked) - set(PARAMETERS[chapter]))}")
+    namespace = run_cells(chapter, {})
+    begun = record._RUN["parameters"]
+    assert record._RUN["chapter"] == chapter
+    assert list(begun) == list(PARAMETERS[chapter]), f"{chapter}: checked {list(begun)}"
+    assert all(begun[k] is namespace[k] for k in begun), f"{chapter}: a parameter checked under another value"
+
 
 
 @pytest.mark.parametrize("chapter,name", PAIRS, ids=[f"{c}-{n}" for c, n in PAIRS])
@@ -473,7 +466,7 @@ def _notebook_code(path: Path) -> str:
 def test_nothing_is_unpickled_unsafely():
     """Every torch.load in advnb (and in the chapters) passes weights_only=True, every np.load
     passes allow_pickle=False, and nothing imports pickle, dill, joblib, cloudpickle or shelve."""
-    sources = {p.relative_to(ROOT): p.read_text() for p in sorted((ROOT / "advnb").glob("*.py"))}
+    sources = {p.relative_to(ROOT): p.read_text() for p in sorted((ROOT / "advnb").rglob("*.py"))}
     sources.update({p.relative_to(ROOT): _notebook_code(p) for p in CHAPTERS.values()})
     problems = [f"{path}: {msg}" for path, src in sources.items() for msg in _unsafe_loads(ast.parse(src))]
     assert not problems, problems

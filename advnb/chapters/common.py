@@ -72,18 +72,30 @@ class Comparison:
     kappa: float
     kappa_theorem1: float
     success_rate: float
+    grad_star: torch.Tensor  # (B, n) the gradient at x + delta* (frozen gating): J^T g_z(z(x) + J delta*)
+    grad_hat: torch.Tensor  # (B, n) Theorem 2's gradient half: J^T e^{beta A} g_z
+    kappa_grad: float  # E||g* - ĝ|| / E||g*||
 
 
 def compare(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float, m: int,
             linearization: tuple[torch.Tensor, torch.Tensor] | None = None) -> Comparison:
-    """Theorems 1 and 2, Eqs. (5)-(6), against Eq. (4). Attack x with frozen gating (m steps, strength beta) and predict it with Theorems 1 and 2. Chapters: theorem2, gating."""
+    """Theorems 1 and 2, Eqs. (5)-(6), against Eq. (4), at one beta.
+
+    Attacks x with frozen gating (m steps, strength beta) and predicts the perturbation with
+    Theorems 1 and 2 and the gradient at x + delta* with Theorem 2's second half. x: (B, ...),
+    y: (B,); ``linearization``: (J, b) of :func:`advnb.core.linearize.linearize`, if already taken.
+    Chapters: theorem2, gating.
+    """
     J, b = linearization if linearization is not None else linearize(model, x)
     g_z, _ = loss_derivatives(affine_logits(J, b, x), y)
     res = gradient_ascent(model, x, y, beta, m, frozen_gating=True, linearization=(J, b))
     d_star = res.delta.reshape(len(x), -1)
-    d_hat = infinite_step_delta(J, res.hz_bar, g_z, beta).delta
+    pred = infinite_step_delta(J, res.hz_bar, g_z, beta)
+    d_hat = pred.delta
     d_one = finite_step_delta(J, res.hz_bar, g_z, beta, m).delta
-    return Comparison(beta, d_star, d_hat, d_one, res.hz_bar, g_z, kappa(d_star, d_hat), kappa(d_star, d_one), res.success_rate)
+    g_star = torch.einsum("bcn,bc->bn", J, loss_derivatives(res.z, y)[0])
+    return Comparison(beta, d_star, d_hat, d_one, res.hz_bar, g_z, kappa(d_star, d_hat), kappa(d_star, d_one),
+                      res.success_rate, g_star, pred.grad, kappa(g_star, pred.grad))
 
 
 @contextmanager
@@ -297,3 +309,96 @@ def beta_for_strength(model: nn.Module, x: torch.Tensor, y: torch.Tensor, a0: fl
     if not s > 0:
         raise ValueError(f"the {statistic} H_z ||g̃_x||^2 of the batch is 0: no beta gives that strength")
     return a0 / s
+
+
+# ----------------------------------------------------------------------------- operating points
+
+OPERATING_SUCCESS = 0.5  # beta_50: at least half of the attacked digits misclassified by the real network
+BISECTION_TOL = 1.05  # bisection stops when hi / lo <= this (beta is located within 5%)
+
+
+class Evaluations:
+    """``evaluate(beta) -> {"success_rate": s, ...}``, memoised: every beta evaluated once, all kept.
+
+    The operating-point searches below share it, so a beta of the grid is never attacked twice.
+    """
+
+    def __init__(self, evaluate):
+        self._evaluate, self.rows = evaluate, {}
+
+    def __call__(self, beta: float) -> dict:
+        beta = float(beta)
+        if beta not in self.rows:
+            self.rows[beta] = {"beta": beta, **self._evaluate(beta)}
+        return self.rows[beta]
+
+    def table(self) -> pd.DataFrame:
+        """Every evaluation so far, by beta."""
+        return pd.DataFrame(sorted(self.rows.values(), key=lambda r: r["beta"]))
+
+
+def _bisect(ev: Evaluations, lo: float, hi: float, above, tol: float) -> tuple[float, float]:
+    """Shrink [lo, hi] (above(lo) false, above(hi) true) in log beta until hi / lo <= tol."""
+    while hi / lo > tol:
+        mid = math.sqrt(lo * hi)
+        if above(ev(mid)):
+            hi = mid
+        else:
+            lo = mid
+    return lo, hi
+
+
+def beta50(ev: Evaluations, betas: list[float], tol: float = BISECTION_TOL, floor: float = 1e-8) -> dict:
+    """The operating point beta_50: the smallest beta at which at least half of the attacked digits
+    are misclassified by the real network (``success_rate >= 0.5``).
+
+    A property of the attack, not of the theory: it looks at no error. Found on the grid ``betas``
+    (the first grid point that reaches 50%), then refined by bisection in log beta between it and the
+    grid point below, to ``hi / lo <= tol``; when the smallest grid point already reaches 50% the
+    search first steps down by factors of 10 (to ``floor``). Returns beta50 (NaN when no beta of the
+    grid reaches 50%: never invented), the bracket, the success rate there, and reached (bool).
+    """
+    grid = sorted(float(b) for b in betas)
+    above = lambda r: r["success_rate"] >= OPERATING_SUCCESS  # noqa: E731
+    first = next((b for b in grid if above(ev(b))), None)
+    if first is None:
+        return {"beta50": float("nan"), "beta50_lo": grid[-1], "success_at_beta50": float("nan"), "reached": False}
+    below = [b for b in grid if b < first]
+    lo = below[-1] if below else first / 10
+    while not below and lo > floor and above(ev(lo)):
+        lo /= 10
+    if above(ev(lo)):  # even the floor reaches 50%
+        return {"beta50": lo, "beta50_lo": lo, "success_at_beta50": ev(lo)["success_rate"], "reached": True}
+    lo, hi = _bisect(ev, lo, first, above, tol)
+    return {"beta50": hi, "beta50_lo": lo, "success_at_beta50": ev(hi)["success_rate"], "reached": True}
+
+
+def implied_beta(ev: Evaluations, key: str, target: float, betas: list[float], tol: float = BISECTION_TOL,
+                 floor: float = 1e-10) -> dict:
+    """The beta at which the error ``key`` (rising with beta) equals ``target`` (a paper cell), by bisection.
+
+    Starts from the grid ``betas``; when the error at the smallest grid point is already above the
+    target, the grid is extended downwards by factors of 10 (to ``floor``). Returns beta_implied
+    (NaN when the error never crosses the target in the searched range) and the success rate of the
+    attack there.
+    """
+    grid = sorted(float(b) for b in betas)
+    above = lambda r: r[key] >= target  # noqa: E731
+    first = next((b for b in grid if above(ev(b))), None)
+    if first is None:
+        return {"beta_implied": float("nan"), "success_at_implied": float("nan")}
+    below = [b for b in grid if b < first]
+    lo = below[-1] if below else first / 10
+    while not below and lo > floor and above(ev(lo)):
+        lo /= 10
+    if above(ev(lo)):
+        return {"beta_implied": float("nan"), "success_at_implied": float("nan")}
+    lo, hi = _bisect(ev, lo, first, above, tol)
+    return {"beta_implied": hi, "success_at_implied": ev(hi)["success_rate"]}
+
+
+def largest_success_where(table: pd.DataFrame, key: str, threshold: float) -> float:
+    """The largest attack success rate among the evaluated betas at which ``key <= threshold`` (0 if none):
+    how strong an attack the theory still describes."""
+    ok = table[table[key] <= threshold]
+    return float(ok["success_rate"].max()) if len(ok) else 0.0
