@@ -71,3 +71,20 @@ def boost(adversarial: float, vanilla: float, margin: float = 0.0) -> str:
     yes when the adversarial value exceeds the vanilla one by more than ``margin``; no otherwise.
     """
     return "yes" if adversarial > vanilla + margin else "no"
+
+
+def law_against_rival(fit: dict) -> str:
+    """A claimed law against its rival (:func:`advnb.core.metrics.model_vs_rival`'s fit).
+
+    not testable: the two fitted curves part by less than MIN_SEPARATION over the measured range;
+    yes: the claimed law has the lower residual sum of squares; no: the rival fits better.
+    """
+    if not fit.get("separation", 0) >= MIN_SEPARATION:
+        return "not testable"
+    return "yes" if fit["rss_model"] < fit["rss_rival"] else "no"
+
+
+def not_testable_unless(verdicts: Iterable[str]) -> str:
+    """:func:`over_networks` over the networks where the claim could be tested; "not testable" if none."""
+    tested = [v for v in verdicts if v != "not testable"]
+    return over_networks(tested) if tested else "not testable"

@@ -203,7 +203,7 @@ def phi_table(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float, m
     The measurement is :func:`attacked_step` (A2 unless ``real``); the prediction Eqs. (9) and (10)
     with the attack's H̄_z. x: (B, 1, 28, 28), y: (B,) in {-1, +1}, float64. One row per sample:
     phi_star, phi_hat (Eq. 9), phi_adv_star, phi_adv_hat (Eq. 10), phi_ori, A, hz_bar, g_z, yz (the
-    margin), dgw_norm and success (the real network misclassifies x + delta*).
+    margin), dgw_norm, success (the real network misclassifies x + delta*) and gh2 (||g̃_h||^2).
     Chapters: theorem3, theorem4.
     """
     step = attacked_step(model, x, y, beta, m, eta, real)
@@ -213,7 +213,8 @@ def phi_table(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float, m
                clean.gt_x.pow(2).sum(1), clean.gt_h.pow(2).sum(1), beta, eta)
     cols = {"phi_star": measured.phi, "phi_hat": eq9(p), "phi_adv_star": measured.phi_adv, "phi_adv_hat": eq10(p),
             "phi_ori": measured.phi_ori, "A": p.A, "hz_bar": hz_bar, "g_z": clean.g_z,
-            "yz": y.to(clean.z) * clean.z, "dgw_norm": measured.dgw_norm, "success": step.attack.success}
+            "yz": y.to(clean.z) * clean.z, "dgw_norm": measured.dgw_norm, "success": step.attack.success,
+            "gh2": p.gh2}
     return pd.DataFrame({k: v.detach().cpu().numpy() for k, v in cols.items()})
 
 
@@ -332,6 +333,12 @@ class Evaluations:
             self.rows[beta] = {"beta": beta, **self._evaluate(beta)}
         return self.rows[beta]
 
+    def seed(self, rows: list[dict]) -> Evaluations:
+        """Take rows already measured (each with ``beta`` and the evaluator's keys) as evaluations."""
+        for row in rows:
+            self.rows.setdefault(float(row["beta"]), dict(row, beta=float(row["beta"])))
+        return self
+
     def table(self) -> pd.DataFrame:
         """Every evaluation so far, by beta."""
         return pd.DataFrame(sorted(self.rows.values(), key=lambda r: r["beta"]))
@@ -402,3 +409,33 @@ def largest_success_where(table: pd.DataFrame, key: str, threshold: float) -> fl
     how strong an attack the theory still describes."""
     ok = table[table[key] <= threshold]
     return float(ok["success_rate"].max()) if len(ok) else 0.0
+
+
+def operating_points(ev: Evaluations, betas: list[float], key: str, threshold: float,
+                     target: float | None = None, tol: float = BISECTION_TOL) -> dict:
+    """One network's verdict inputs for the error ``key``: its value at beta_50 (:func:`beta50`), the
+    largest success rate at which it stays <= ``threshold`` (:func:`largest_success_where`, over every
+    beta evaluated), and, given a paper cell ``target``, the implied beta (:func:`implied_beta`).
+
+    ``ev``: the network's :class:`Evaluations` (its rows give ``key`` and ``success_rate``). Returns
+    beta50, success_at_beta50, ``key``_at_beta50, largest_success_holding, beta_implied,
+    success_at_implied. ``tol``: the bisections stop at hi / lo <= tol (the profile's ``bisect_tol``).
+    Chapters: theorem2, theorem3, theorem4.
+    """
+    out = beta50(ev, betas, tol)
+    out[f"{key}_at_beta50"] = ev(out["beta50"])[key] if out["reached"] else float("nan")
+    if target is not None:
+        out.update(implied_beta(ev, key, target, betas, tol))
+    out["largest_success_holding"] = largest_success_where(ev.table(), key, threshold)
+    return out
+
+
+def phi_evaluator(model: nn.Module, x: torch.Tensor, y: torch.Tensor, m: int, eta: float) -> Evaluations:
+    """Theorems 3 and 4 on one binary network at any beta (memoised): kappa_prime (Eq. (9)),
+    kappa_prime_adv (Eq. (10)), success_rate and the median 𝒜, from :func:`phi_table` under A2.
+    x: (B, 1, 28, 28), y: (B,) in {-1, +1}. Chapters: theorem3, theorem4."""
+    def evaluate(beta: float) -> dict:
+        t = phi_table(model, x, y, beta, m, eta)
+        return {"kappa_prime": kappa_prime(t.phi_star, t.phi_hat), "kappa_prime_adv": kappa_prime(t.phi_adv_star, t.phi_adv_hat),
+                "success_rate": float(t.success.mean()), "A_median": float(t.A.median())}
+    return Evaluations(evaluate)

@@ -22,7 +22,7 @@ from torch import nn
 from ..core.attacks import _gradient_oracle
 from ..core.linearize import affine_logits, linearize
 from ..core.losses import attack_succeeded, loss_derivatives
-from ..core.metrics import linear_r2, loglinear_fit, mean_log
+from ..core.metrics import exp_vs_linear, linear_r2, loglinear_fit, mean_log
 
 RULES = ("a1", "l2", "linf")
 
@@ -225,7 +225,9 @@ def fit_growth(g: Growth, r_from: float) -> dict:
     over the second half of the range divided by that over the first half (1 for an
     exponential, below 1 for slower growth, about 0.5 for a line through the origin on
     [0.25, 1], above 1 for growth faster than exponential); and the median R² of the
-    log-linear fit of each sample's own curve. Returns one table row.
+    log-linear fit of each sample's own curve; and the exponential against its linear rival on the
+    same curve (:func:`advnb.core.metrics.exp_vs_linear`): ``sep`` (how far the two fitted models
+    part), ``rssexp`` and ``rsslin`` (their relative residual sums of squares). Returns one table row.
     """
     sel = (g.grid >= r_from - 1e-12) & (g.grid <= 1 + 1e-12)
     r = g.grid[sel]
@@ -235,15 +237,19 @@ def fit_growth(g: Growth, r_from: float) -> dict:
     for name, v in (("delta", g.delta), ("grad", g.grad)):
         if len(v) == 0:
             row.update({f"rate_{name}": float("nan"), f"r2_{name}": float("nan"), f"r2lin_{name}": float("nan"),
-                        f"accel_{name}": float("nan"), f"r2_{name}_per_sample": float("nan")})
+                        f"accel_{name}": float("nan"), f"r2_{name}_per_sample": float("nan"), f"sep_{name}": 0.0,
+                        f"rssexp_{name}": float("nan"), f"rsslin_{name}": float("nan")})
             continue
         curve = mean_log(v[:, sel])
         fit = loglinear_fit(r, curve)
         mid = 0.5 * (r_from + 1)
         early, late = r <= mid + 1e-12, r >= mid - 1e-12
         accel = loglinear_fit(r[late], curve[late]).rate / loglinear_fit(r[early], curve[early]).rate
+        rival = exp_vs_linear(r, curve)
         row.update({f"rate_{name}": fit.rate.item(), f"r2_{name}": fit.r2.item(), f"r2lin_{name}": linear_r2(r, curve).item(),
-                    f"accel_{name}": accel.item(), f"r2_{name}_per_sample": loglinear_fit(r, v[:, sel]).r2.median().item()})
+                    f"accel_{name}": accel.item(), f"r2_{name}_per_sample": loglinear_fit(r, v[:, sel]).r2.median().item(),
+                    f"sep_{name}": rival["separation"], f"rssexp_{name}": rival["rss_exp"],
+                    f"rsslin_{name}": rival["rss_lin"]})
     return row
 
 

@@ -76,7 +76,9 @@ def c5_samples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float, 
 
     x: (B, 1, 28, 28) float64, y: (B,) in {-1, +1}. Columns: hz_bar (H̄_z), hz_gx2 (H̄_z ||g̃_x||^2),
     A (beta H̄_z ||g̃_x||^2), a_hat (Â), phi_abs (|g̃_x^T Δg̃_x|), phi, dgw_norm (||Δg_W||),
-    cos_to_mean (cos(Δg_W|x, mean Δg_W) over the batch), gx_norm (||g̃_x||), yz, success.
+    cos_to_mean (cos(Δg_W|x, mean Δg_W) over the batch), gx_norm (||g̃_x||), yz, success; and the vanilla
+    control on the same digits: gw_norm (||g_W||), gw_adv_norm (||g_W^(adv)||), phi_ori_abs (|phi_ori|),
+    cos_to_mean_vanilla (cos(g_W|x, mean g_W)).
     Chapters: imbalance.
     """
     step = attacked_step(model, x, y, beta, m, eta, real=True)
@@ -86,7 +88,10 @@ def c5_samples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float, 
     cols = {"hz_bar": hz_bar, "hz_gx2": hz_bar * gx2, "A": strength(beta, hz_bar, clean.gt_x),
             "a_hat": a_hat(res, y, beta), "phi_abs": e.phi.abs(), "phi": e.phi, "dgw_norm": e.dgw_norm,
             "cos_to_mean": cos_to_mean(step.x, step.x_adv, clean.g_h, step.g_h_adv), "gx_norm": gx2.sqrt(),
-            "yz": y.to(clean.z) * clean.z, "success": res.success}
+            "yz": y.to(clean.z) * clean.z, "success": res.success,
+            # the vanilla control: the same step on x alone
+            "gw_norm": e.gw_norm, "gw_adv_norm": e.gw_adv_norm, "phi_ori_abs": e.phi_ori.abs(),
+            "cos_to_mean_vanilla": cos_to_mean(step.x, step.x, torch.zeros_like(clean.g_h), clean.g_h)}
     return pd.DataFrame({k: v.detach().cpu().numpy() for k, v in cols.items()})
 
 

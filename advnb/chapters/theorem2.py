@@ -27,7 +27,7 @@ from ..core.metrics import kappa
 from ..core.theory import delta_eigensum, infinite_step_delta, top_eigenpairs, top_energy_share
 from ..nets.data import Dataset
 from ..nets.models import LABELS, RandomReLUCNN
-from .common import attack_set, compare
+from .common import Evaluations, attack_set, compare
 from .figures import digit_image, with_success_rate
 
 
@@ -40,7 +40,9 @@ def kappa_vs_beta(model: nn.Module, x: torch.Tensor, y: torch.Tensor, betas: lis
     network, no A2); success_rate (the real network misclassifies x + delta*);
     share_theory: mean share of ||deltâ||^2 on v_1, the top eigenvector of H_x at the
     clean input, with deltâ from Theorem 2 at that fixed Hessian; share_attack: the
-    same share for the frozen-gating attack delta*.
+    same share for the frozen-gating attack delta*; kappa_grad: Theorem 2's gradient half,
+    J^T e^{beta A} g_z, against the gradient at x + delta*; kappa_clean_hessian: deltâ with H_z
+    at the clean x (nothing taken from the attack it predicts) against delta*.
     Chapters: theorem2.
     """
     J, b = linearize(model, x)
@@ -53,9 +55,31 @@ def kappa_vs_beta(model: nn.Module, x: torch.Tensor, y: torch.Tensor, betas: lis
         fixed = infinite_step_delta(J, h_z0, g_z0, beta).delta
         rows.append({"beta": beta, "kappa": c.kappa, "kappa_theorem1": c.kappa_theorem1,
                      "kappa_real": kappa(real.delta.reshape(len(x), -1), c.delta_hat), "success_rate": c.success_rate,
+                     "kappa_grad": c.kappa_grad, "kappa_clean_hessian": kappa(c.delta_star, fixed),
                      "share_theory": top_energy_share(fixed, V0, 1).mean().item(),
                      "share_attack": top_energy_share(c.delta_star, V0, 1).mean().item()})
     return pd.DataFrame(rows)
+
+
+def evaluator(model: nn.Module, x: torch.Tensor, y: torch.Tensor, m: int,
+              linearization: tuple[torch.Tensor, torch.Tensor] | None = None) -> Evaluations:
+    """Theorem 2, Eq. (6), on one network at any beta, memoised (:class:`advnb.chapters.common.Evaluations`).
+
+    Each beta gives kappa, kappa_grad, kappa_clean_hessian (as :func:`kappa_vs_beta`), success_rate
+    and v1_component = E|v_1^T delta*|, v_1 the top eigenvector of H_x at the clean input (C1).
+    x: (B, 1, 28, 28), y: (B,). Chapters: theorem2.
+    """
+    J, b = linearization if linearization is not None else linearize(model, x)
+    g_z0, h_z0 = loss_derivatives(affine_logits(J, b, x), y)
+    _, V0 = top_eigenpairs(J, h_z0)
+
+    def evaluate(beta: float) -> dict:
+        c = compare(model, x, y, beta, m, linearization=(J, b))
+        fixed = infinite_step_delta(J, h_z0, g_z0, beta).delta
+        return {"kappa": c.kappa, "kappa_grad": c.kappa_grad, "kappa_clean_hessian": kappa(c.delta_star, fixed),
+                "success_rate": c.success_rate, "v1_component": (c.delta_star * V0[:, :, 0]).sum(1).abs().mean().item()}
+
+    return Evaluations(evaluate)
 
 
 def dense_vs_pushthrough(J: torch.Tensor, hz_bar: torch.Tensor, g_z: torch.Tensor, beta: float) -> dict:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import numpy as np
 import pandas as pd
 import torch
@@ -174,3 +176,33 @@ def exp_vs_linear(x, y) -> dict:
     separation = float("inf") if bool((line <= 0).any()) else torch.maximum(e / line, line / e).max().item()
     return {"rss_exp": ((exp_fit - y) / y).pow(2).sum().item(), "rss_lin": ((lin_fit - y) / y).pow(2).sum().item(),
             "rate": rate.item(), "accel": accel, "separation": separation, "n": len(x)}
+
+
+def model_vs_rival(x, y, model, rival, fit_scale: bool = True) -> dict:
+    """A claimed law y = k f(x) against a rival y = k' r(x), on the same points, in the same scale.
+
+    ``model`` and ``rival`` map an array of x to positive values (e.g. e^x against 1 + x). With
+    ``fit_scale`` each gets its own scale k, fitted by least squares in log y (else k = 1: a law with
+    no free parameter). Both are scored by the sum of squared log residuals. ``separation`` is the
+    largest ratio between the two fitted curves over the range of x: below 2 the data cannot tell
+    them apart. x, y: 1-D, y > 0, at least 4 points. Returns rss_model, rss_rival, k_model, k_rival,
+    separation, n, x_max.
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.ndim != 1 or x.shape != y.shape or len(x) < 4:
+        raise ValueError(f"model_vs_rival needs two 1-D sequences of one length >= 4 (got {x.shape}, {y.shape})")
+    if not (np.isfinite(x).all() and np.isfinite(y).all() and (y > 0).all()):
+        raise ValueError("model_vs_rival needs finite x and finite y > 0")
+    fm, fr = np.asarray(model(x), dtype=float), np.asarray(rival(x), dtype=float)
+    if not ((fm > 0).all() and (fr > 0).all()):
+        raise ValueError("model_vs_rival needs a model and a rival that are positive on every x")
+    ly = np.log(y)
+    log_km = float(np.mean(ly - np.log(fm))) if fit_scale else 0.0
+    log_kr = float(np.mean(ly - np.log(fr))) if fit_scale else 0.0
+    dense = np.linspace(x.min(), x.max(), 201)
+    ratio = (np.exp(log_km) * np.asarray(model(dense), dtype=float)) / (np.exp(log_kr) * np.asarray(rival(dense), dtype=float))
+    return {"rss_model": float(((ly - log_km - np.log(fm)) ** 2).sum()),
+            "rss_rival": float(((ly - log_kr - np.log(fr)) ** 2).sum()),
+            "k_model": math.exp(log_km), "k_rival": math.exp(log_kr),
+            "separation": float(np.maximum(ratio, 1 / ratio).max()), "n": len(x), "x_max": float(x.max())}
