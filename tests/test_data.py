@@ -88,3 +88,101 @@ def test_accuracy_of_a_sigmoid_head_uses_the_sign():
     assert accuracy(Sign(), x, y) == 0.5
     xs, ys = correctly_classified(Sign(), x, y, 5)
     assert ys.tolist() == [1, -1] and xs[:, 0].tolist() == [1.0, -0.5]
+
+
+# ----------------------------------------------------------------------------- CIFAR-10 (Appendix K)
+
+def _write_cifar(root, n_train=40, n_test=20, seed=0):
+    """Tiny CIFAR-10 binary batches: class k has its red plane at brightness 25 k (learnable)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-10-batches-bin"
+    folder.mkdir(parents=True)
+
+    def batch(n):
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        pixels = rng.integers(0, 60, (n, 3, 32, 32)).astype(np.uint8)
+        pixels[:, 0] = (25 * labels)[:, None, None]
+        return np.concatenate([labels[:, None], pixels.reshape(n, -1)], axis=1)
+
+    for i in range(1, 6):
+        batch(n_train // 5).tofile(folder / f"data_batch_{i}.bin")
+    batch(n_test).tofile(folder / "test_batch.bin")
+    return folder
+
+
+def test_load_cifar10_reads_the_binary_batches(tmp_path):
+    import numpy as np
+
+    from advnb.nets.data import CIFAR_SHAPE, input_shape, load_cifar10, load_data
+
+    folder = _write_cifar(tmp_path)
+    data = load_cifar10(str(tmp_path))
+    assert data.x_train.shape == (40, *CIFAR_SHAPE) and data.x_test.shape == (20, *CIFAR_SHAPE)
+    assert data.x_train.dtype == torch.float32 and 0 <= float(data.x_train.min()) and float(data.x_train.max()) <= 1
+    raw = np.fromfile(folder / "test_batch.bin", dtype=np.uint8).reshape(20, -1)
+    assert (data.y_test.numpy() == raw[:, 0]).all()
+    assert torch.allclose(data.x_test[:, 0, 0, 0], torch.as_tensor(raw[:, 1] / 255.0, dtype=torch.float32))
+    assert input_shape(data.source) == CIFAR_SHAPE and data.source.startswith("cifar10:")
+    assert load_data("cifar10", str(tmp_path)).x_test.shape == data.x_test.shape
+
+
+def test_load_cifar10_refuses_bad_input_and_downloads_only_on_request(tmp_path, monkeypatch):
+    import torchvision.datasets.utils as tv_utils
+
+    from advnb.base import ParameterError
+    from advnb.nets.data import load_cifar10, load_data
+
+    def no_network(*a, **k):
+        raise AssertionError("a download was attempted")
+
+    monkeypatch.setattr(tv_utils, "download_and_extract_archive", no_network)
+    with pytest.raises(ParameterError, match="data_root"):
+        load_cifar10(str(tmp_path))  # no files, no download
+    with pytest.raises(ParameterError, match="data_root"):
+        load_cifar10("")
+    with pytest.raises(ParameterError, match="dataset"):
+        load_data("svhn")
+    folder = _write_cifar(tmp_path)
+    (folder / "test_batch.bin").write_bytes(b"\x00" * 100)  # not a whole record
+    with pytest.raises(ParameterError, match="not a CIFAR-10 binary batch"):
+        load_cifar10(str(tmp_path))
+    called = []
+    monkeypatch.setattr(tv_utils, "download_and_extract_archive", lambda url, root: called.append((url, root)))
+    (folder / "test_batch.bin").unlink()
+    with pytest.raises(ParameterError):
+        load_cifar10(str(tmp_path), download=True)  # the (mocked) download brought nothing
+    assert called and called[0][0].endswith("cifar-10-binary.tar.gz")
+
+
+def test_the_zoo_takes_cifar_images():
+    from advnb.nets.models import ZOO, build_model
+
+    x = torch.rand(2, 3, 32, 32)
+    for arch in ZOO:
+        model = build_model(arch, width=0.125, n_classes=1, in_shape=(3, 32, 32)).eval()
+        assert model(x).shape == (2, 1), arch
+    assert build_model("two_layer", hidden=8, in_shape=(3, 32, 32))(x).shape == (2, 10)
+
+
+def test_fig4_pipeline_on_tiny_cifar(tmp_path, monkeypatch):
+    """The imbalance chapter's Fig. 4 pipeline on CIFAR-format files: train, attack, group the cosines."""
+    monkeypatch.setenv("ADVNB_CACHE", str(tmp_path / "cache"))
+    from advnb.chapters import common, imbalance
+    from advnb.nets.data import as_binary, load_cifar10
+    from advnb.nets.profiles import get_profile
+    from advnb.nets.train import binary_overrides
+
+    _write_cifar(tmp_path / "data", n_train=200, n_test=60)
+    data = as_binary(load_cifar10(str(tmp_path / "data")))
+    prof = get_profile("smoke")
+    models, _ = common.trained_networks(["cnn-3"], prof, 0, data, torch.device("cpu"), progress=False,
+                                        **binary_overrides(prof, adversarial=True))
+    x, y = common.attack_set(models["cnn-3"], data, 20, torch.device("cpu"))
+    assert x.shape[1:] == (3, 32, 32) and len(y) >= 10
+    beta = common.beta_for_strength(models["cnn-3"], x, y, 0.3)
+    t = imbalance.c5_samples(models["cnn-3"], x, y, beta, 10, 1e-3)
+    assert len(t) == len(y) and (t["cos_to_mean"].abs() <= 1 + 1e-9).all() and (t["gw_adv_norm"] > 0).all()
+    groups = imbalance.group_means(t["a_hat"], t["cos_to_mean"], 5)
+    assert len(groups) == 5

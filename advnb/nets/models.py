@@ -93,17 +93,18 @@ class ConvNet(nn.Module):
     wrapped as h <- ReLU(h + conv(h)) when residual; max-pool 2 (14 -> 7); linear(c*49 -> C).
     """
 
-    def __init__(self, k: int, width: float = 1.0, n_classes: int = 10, residual: bool = False):
+    def __init__(self, k: int, width: float = 1.0, n_classes: int = 10, residual: bool = False,
+                 in_shape: tuple[int, int, int] = (1, 28, 28)):
         super().__init__()
         if k < 2:
             raise ValueError(f"CNN-k needs k >= 2 (got {k})")
         c = _scaled(CNN_CHANNELS, width)
         self.residual = residual
-        self.stem = nn.Conv2d(1, c, 3, padding=1)
+        self.stem = nn.Conv2d(in_shape[0], c, 3, padding=1)
         self.convs = nn.ModuleList(nn.Conv2d(c, c, 3, padding=1) for _ in range(k - 2))
         self.relus = nn.ModuleList(nn.ReLU() for _ in range(k - 1))
         self.pool = nn.MaxPool2d(2)
-        self.fc = nn.Linear(c * 49, n_classes)
+        self.fc = nn.Linear(c * (in_shape[1] // 4) * (in_shape[2] // 4), n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.pool(self.relus[0](self.stem(x)))
@@ -139,7 +140,7 @@ def _no_inplace(model: nn.Module) -> nn.Module:
     return model
 
 
-def _rescale(model: nn.Module, width: float, n_classes: int) -> nn.Module:
+def _rescale(model: nn.Module, width: float, n_classes: int, in_shape: tuple[int, int, int] = (1, 28, 28)) -> nn.Module:
     """Rebuild every Conv2d / BatchNorm2d / Linear with widths scaled by ``width``.
 
     The first conv keeps its input channels and the last linear its outputs
@@ -166,34 +167,34 @@ def _rescale(model: nn.Module, width: float, n_classes: int) -> nn.Module:
 
     replace(model)
     with torch.no_grad():
-        model.eval()(torch.zeros(1, 1, 28, 28))
+        model.eval()(torch.zeros(1, *in_shape))
     return model
 
 
-def _alexnet(n_classes: int) -> nn.Module:
+def _alexnet(n_classes: int, channels: int = 1) -> nn.Module:
     import torchvision  # imported on first use: it takes seconds to load
 
     net = torchvision.models.alexnet(num_classes=n_classes)
-    net.features[0] = nn.Conv2d(1, 64, kernel_size=3, stride=1, padding=1)
+    net.features[0] = nn.Conv2d(channels, 64, kernel_size=3, stride=1, padding=1)
     return net
 
 
-def _vgg11(n_classes: int) -> nn.Module:
+def _vgg11(n_classes: int, channels: int = 1) -> nn.Module:
     import torchvision
 
     net = torchvision.models.vgg11(num_classes=n_classes)
-    net.features[0] = nn.Conv2d(1, 64, kernel_size=3, padding=1)
+    net.features[0] = nn.Conv2d(channels, 64, kernel_size=3, padding=1)
     net.features = net.features[:-1]  # drop the fifth max-pool: 28 px are 1 x 1 after four
     net.avgpool = nn.AdaptiveAvgPool2d(1)
     net.classifier[0] = nn.Linear(512, 4096)
     return net
 
 
-def _resnet(name: str, n_classes: int) -> nn.Module:
+def _resnet(name: str, n_classes: int, channels: int = 1) -> nn.Module:
     import torchvision
 
     net = getattr(torchvision.models, name)(num_classes=n_classes)
-    net.conv1 = nn.Conv2d(1, 64, kernel_size=3, stride=1, padding=1, bias=False)
+    net.conv1 = nn.Conv2d(channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
     net.maxpool = nn.Identity()
     return net
 
@@ -201,8 +202,8 @@ def _resnet(name: str, n_classes: int) -> nn.Module:
 TORCHVISION = {
     "alexnet": _alexnet,
     "vgg11": _vgg11,
-    "resnet18": lambda c: _resnet("resnet18", c),
-    "resnet50": lambda c: _resnet("resnet50", c),
+    "resnet18": lambda c, ch=1: _resnet("resnet18", c, ch),
+    "resnet50": lambda c, ch=1: _resnet("resnet50", c, ch),
 }
 
 
@@ -222,14 +223,15 @@ def _init(model: nn.Module) -> nn.Module:
 def _zoo_entry(arch: str):
     kind, _, k = arch.partition("-")
     if kind == "mlp":
-        return lambda width, n_classes: MLP(int(k), width, n_classes)
+        return lambda width, n_classes, in_shape: MLP(int(k), width, n_classes, n_in=math.prod(in_shape))
     if kind in ("cnn", "rescnn"):
-        return lambda width, n_classes: ConvNet(int(k), width, n_classes, residual=kind == "rescnn")
+        return lambda width, n_classes, in_shape: ConvNet(int(k), width, n_classes, residual=kind == "rescnn",
+                                                          in_shape=in_shape)
 
-    def build(width: float, n_classes: int) -> nn.Module:
-        net = TORCHVISION[arch](n_classes)
+    def build(width: float, n_classes: int, in_shape: tuple[int, int, int]) -> nn.Module:
+        net = TORCHVISION[arch](n_classes, in_shape[0])
         if width != 1.0:
-            net = _rescale(net, width, n_classes)
+            net = _rescale(net, width, n_classes, in_shape)
         return _no_inplace(net)
 
     return build
@@ -251,16 +253,19 @@ LABELS = {**{a: a.replace("mlp", "MLP").replace("rescnn", "ResCNN").replace("cnn
 ARCHITECTURES = ("two_layer",) + ZOO
 
 
-def build_model(arch: str, hidden: int = 256, width: float = 1.0, n_classes: int = 10) -> nn.Module:
-    """Construct the network named ``arch`` (one of ``ARCHITECTURES``).
+def build_model(arch: str, hidden: int = 256, width: float = 1.0, n_classes: int = 10,
+                in_shape: tuple[int, int, int] = (1, 28, 28)) -> nn.Module:
+    """Construct the network named ``arch`` (one of ``ARCHITECTURES``) for images of ``in_shape``.
 
-    ``hidden`` sizes the two-layer network; ``width`` scales every zoo network.
+    ``hidden`` sizes the two-layer network; ``width`` scales every zoo network; ``in_shape`` is
+    (1, 28, 28) for MNIST and (3, 32, 32) for CIFAR-10 (the stems take its channels).
     Returns the network in train mode, float32, on the CPU.
     """
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     if not width > 0:
         raise ValueError(f"width must be > 0 (got {width})")
+    in_shape = tuple(int(d) for d in in_shape)
     if arch == "two_layer":
-        return TwoLayerReLU(hidden=hidden, n_classes=n_classes)
-    return _init(_zoo_entry(arch)(width, n_classes)).train()
+        return TwoLayerReLU(n_in=math.prod(in_shape), hidden=hidden, n_classes=n_classes)
+    return _init(_zoo_entry(arch)(width, n_classes, in_shape)).train()

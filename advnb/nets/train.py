@@ -33,7 +33,7 @@ from ..base import atomic_write, cache_dir
 from ..core.attacks import pgd
 from ..core.losses import attack_succeeded
 from ..core.losses import loss as per_sample_loss
-from .data import Dataset, subset
+from .data import Dataset, input_shape, subset
 from .models import build_model
 
 ADVERSARIAL = ("none", "linf", "l2")
@@ -62,7 +62,7 @@ class TrainConfig:
             raise ValueError(f"adversarial training needs eps > 0 and adv_steps >= 1 (got {self.eps}, {self.adv_steps})")
 
     def model_kwargs(self) -> dict:
-        return {"hidden": self.hidden, "width": self.width, "n_classes": self.n_classes}
+        return {"hidden": self.hidden, "width": self.width, "n_classes": self.n_classes, "in_shape": input_shape(self.data)}
 
     def key(self) -> str:
         blob = json.dumps({**asdict(self), "advnb": __version__}, sort_keys=True)
