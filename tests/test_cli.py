@@ -87,3 +87,43 @@ def test_terminated_run_leaves_nothing_behind(tmp_path):
     assert proc.returncode == 130, err[-2000:]
     assert "interrupted" in err.strip().splitlines()[-1]
     assert list(out.iterdir()) == [], list(out.iterdir())
+
+
+def test_an_output_dir_that_cannot_be_written_is_refused_before_running(tmp_path):
+    r = advnb("run", "theorem2", "--profile", "smoke", "--output-dir", "/proc/nope")
+    assert r.returncode == 2 and "--output-dir" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    r = advnb("sweep", "theorem2", "--profile", "smoke", "-p", "seed", "0,1", "--output-dir", "/proc/nope")
+    assert r.returncode == 2 and "--output-dir" in r.stderr, r.stderr
+
+
+def test_cuda_on_a_machine_without_it_is_refused_before_running(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    out = tmp_path / "out"
+    r = advnb("run", "theorem6", "--profile", "smoke", "-p", "device", "cuda", "--output-dir", str(out))
+    assert r.returncode == 2 and "parameter device" in r.stderr, r.stderr
+    assert not out.exists() or not list(out.iterdir())
+
+
+def test_a_killed_runs_temporary_folder_is_removed_by_the_next_run(tmp_path):
+    import os
+    import subprocess as sp
+
+    from advnb.book.runs import remove_stale_runs
+
+    dead = sp.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / ".theorem2-abc123"
+    stale.mkdir()
+    (stale / "pid").write_text(str(dead.pid))
+    (stale / "theorem2.ipynb").write_text("{}")
+    alive = tmp_path / ".theorem2-live"
+    alive.mkdir()
+    (alive / "pid").write_text(str(os.getpid()))
+    unmarked = tmp_path / ".theorem2-old"  # from before runs wrote their pid
+    unmarked.mkdir()
+    removed = remove_stale_runs(tmp_path, "theorem2")
+    assert sorted(p.name for p in removed) == [".theorem2-abc123", ".theorem2-old"]
+    assert alive.exists() and not stale.exists()

@@ -152,6 +152,12 @@ def check(values: dict[str, Any]) -> dict[str, Any]:
             )
         if not ok or (rule.check is not None and not rule.check(value)):
             raise ParameterError(f"parameter {name}: must be {rule.allowed} (got {value!r})")
+    if values.get("device") == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ParameterError("parameter device: cuda was asked for but this machine has no CUDA device "
+                                 "(use auto or cpu)")
     if values.get("dataset") == "cifar10" and not values.get("data_root"):
         raise ParameterError("parameter data_root: dataset cifar10 needs a folder holding cifar-10-batches-bin "
                              "(add -p download true to fetch it there)")

@@ -58,7 +58,38 @@ def run(chapter: str, pairs: list[list[str]], profile: str | None, output_dir: s
     if chapter not in chapters:
         raise UsageError(f"chapter {chapter!r}: unknown; choose one of {', '.join(chapters)}")
     params = _parse_parameters(chapter, chapters[chapter], pairs, profile)
+    check_output_dir(output_dir)
     return execute(chapter, params, output_dir, progress)
+
+
+def check_output_dir(output_dir: str | Path) -> None:
+    """A one-line UsageError, before anything runs, when ``output_dir`` cannot be created or written."""
+    out = Path(output_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as e:
+        raise UsageError(f"argument --output-dir: {output_dir} cannot be written ({e.strerror or e})") from None
+
+
+def remove_stale_runs(out: Path, chapter: str) -> list[Path]:
+    """Remove the temporary folders ``.CHAPTER-*`` that a killed run (SIGKILL: no clean-up) left in ``out``.
+
+    A run's folder holds the process id that made it (``pid``); only folders whose process is gone are
+    removed, so a run under way in the same folder is left alone. Returns what was removed.
+    """
+    removed = []
+    for folder in out.glob(f".{chapter}-*"):
+        try:
+            pid = int((folder / "pid").read_text())
+            os.kill(pid, 0)
+            continue  # that run is alive
+        except (OSError, ValueError):
+            pass
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
 
 
 def execute(chapter: str, params: dict, output_dir: str | Path, progress: bool = True) -> Path:
@@ -73,7 +104,9 @@ def execute(chapter: str, params: dict, output_dir: str | Path, progress: bool =
     src = available_chapters()[chapter]
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_runs(out, chapter)
     tmp = Path(tempfile.mkdtemp(prefix=f".{chapter}-", dir=out))
+    (tmp / "pid").write_text(str(os.getpid()))
     try:
         start = time.perf_counter()
         try:

@@ -169,7 +169,7 @@ def sweep(chapter: str, pairs: list[list[str]], profile: str | None, output_dir:
     from tqdm.auto import tqdm
 
     from ..base import available_chapters
-    from .runs import UsageError, chapter_parameters, execute
+    from .runs import UsageError, chapter_parameters, check_output_dir, execute
 
     chapters = available_chapters()
     if chapter not in chapters:
@@ -177,6 +177,7 @@ def sweep(chapter: str, pairs: list[list[str]], profile: str | None, output_dir:
     grid = parse_grid(pairs, chapter_parameters(chapters[chapter]))
     if profile is not None:
         check({"profile": profile})
+    check_output_dir(output_dir)
     out = Path(output_dir)
     runs_dir = out / f"{chapter}-sweep"
     runs_dir.mkdir(parents=True, exist_ok=True)

@@ -86,13 +86,17 @@ def binary_overrides(profile, adversarial: bool) -> dict:
     binary task of :func:`advnb.nets.data.as_binary`, vanilla or adversarially trained.
 
     Adversarial training is l-inf PGD with eps = ADV_EPS = 0.05 and ``profile.adv_steps``
-    steps on ``profile.adv_n_train`` digits. Why 0.05: at the smoke width (1/8) the
+    steps on ``profile.adv_n_train`` digits, for ``profile.adv_epochs`` epochs when the profile sets them
+    (quick: 3, so that the whole quick book fits a laptop CPU; else the profile's epochs). Why 0.05: at the smoke width (1/8) the
     usual MNIST radii (0.1 and up) left CNN-4 and ResCNN-4 at chance (50%) after
     five epochs, and Sec. 3.3 needs trained networks to measure.
     """
     if not adversarial:
         return {"n_classes": 1}
-    return {"n_classes": 1, "adv": "linf", "eps": ADV_EPS, "adv_steps": profile.adv_steps, "n_train": profile.adv_n_train}
+    out = {"n_classes": 1, "adv": "linf", "eps": ADV_EPS, "adv_steps": profile.adv_steps, "n_train": profile.adv_n_train}
+    if getattr(profile, "adv_epochs", None):
+        out["epochs"] = profile.adv_epochs
+    return out
 
 
 def correct(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
