@@ -176,20 +176,24 @@ def _theorem2(R):
 
 
 def _theorem2_gradient(R):
-    """The gradient half of Theorem 2, g = J^T e^{beta A} g_z against the gradient at x + delta*: yes when
-    kappa_g <= 1e-2 at beta_50; no otherwise."""
+    """The gradient half of Theorem 2, g = J^T e^{beta A} g_z against the gradient at x + delta*, at beta_50:
+    yes when kappa_g <= 1e-2; partly when that holds only at weaker attacks that fool >= 10% of the digits;
+    no otherwise."""
     r = R["theorem2"]
-    return (f"κ_g = {_fmt(r['kappa_grad_at_beta50'])} at β₅₀ = {_fmt(r['beta50'])}; {_fmt(r['kappa_grad'])} at the weak "
-            f"β = {_fmt(r['beta'])}", _verdict(r["kappa_grad_at_beta50"] <= 1e-2))
+    return (f"κ_g = {_fmt(r['kappa_grad_at_beta50'])} at β₅₀ = {_fmt(r['beta50'])}; κ_g ≤ 1e-2 up to attacks fooling "
+            f"{r['largest_success_grad']:.0f}% of digits; {_fmt(r['kappa_grad'])} at the weak β = {_fmt(r['beta'])}",
+            _at50(r, "kappa_grad_at_beta50", 1e-2, "largest_success_grad"))
 
 
 def _theorem2_predictive(R):
     """Theorem 2 as a prediction that uses nothing from the attack (H_z at the clean x instead of H̄_z from
-    the attack it predicts): yes when kappa_pred <= 1e-2 at beta_50; partly when only at the weak beta."""
+    the attack it predicts), at beta_50: yes when kappa_pred <= 1e-2; partly when that holds only at weaker
+    attacks that fool >= 10% of the digits; no otherwise."""
     r = R["theorem2"]
-    return (f"κ_pred = {_fmt(r['kappa_clean_hessian_at_beta50'])} at β₅₀, {_fmt(r['kappa_clean_hessian'])} at the weak "
-            f"β = {_fmt(r['beta'])} (κ with the attack's H̄_z: {_fmt(r['kappa'])})",
-            _verdict(r["kappa_clean_hessian_at_beta50"] <= 1e-2, r["kappa_clean_hessian"] <= 1e-2))
+    return (f"κ_pred = {_fmt(r['kappa_clean_hessian_at_beta50'])} at β₅₀; κ_pred ≤ 1e-2 up to attacks fooling "
+            f"{r['largest_success_pred']:.0f}% of digits; {_fmt(r['kappa_clean_hessian'])} at the weak β = "
+            f"{_fmt(r['beta'])} (κ with the attack's H̄_z: {_fmt(r['kappa'])})",
+            _at50(r, "kappa_clean_hessian_at_beta50", 1e-2, "largest_success_pred"))
 
 
 def _per_network(rows, key="verdict"):
