@@ -44,12 +44,13 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, needle)
 def test_run_theorem2_writes_notebook_and_record(tmp_path):
     out = tmp_path / "out"
     r = advnb("run", "theorem2", "--profile", "smoke", "-p", "seed", "3", "-p", "n_eval", "8",
-              "-p", "betas", "0.0001,0.01,1", "--output-dir", str(out))
+              "-p", "betas", "0.0001,0.01,1", "-p", "archs", "mlp-3,cnn-3", "--output-dir", str(out))
     assert r.returncode == 0, r.stderr[-3000:]
     assert sorted(p.name for p in out.iterdir()) == ["theorem2.ipynb", "theorem2.json"]
     rec = json.loads((out / "theorem2.json").read_text())
     assert set(rec) == {"chapter", "parameters", "profile", "device", "versions", "wall_time_s", "results"}
-    assert rec["parameters"] == {"seed": 3, "n_eval": 8, "betas": [0.0001, 0.01, 1.0], "profile": "smoke"}
+    assert rec["parameters"] == {"seed": 3, "n_eval": 8, "betas": [0.0001, 0.01, 1.0], "archs": ["mlp-3", "cnn-3"],
+                                 "profile": "smoke"}
     assert rec["profile"] == "smoke" and rec["device"] == "cpu"
     res = rec["results"]
     assert isinstance(res["kappa"], float) and 0 < res["kappa"] < 1e-3

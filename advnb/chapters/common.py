@@ -371,13 +371,19 @@ def beta50(ev: Evaluations, betas: list[float], tol: float = BISECTION_TOL, floo
     if first is None:
         return {"beta50": float("nan"), "beta50_lo": grid[-1], "success_at_beta50": float("nan"), "reached": False}
     below = [b for b in grid if b < first]
-    lo = below[-1] if below else first / 10
+    hi, lo = first, below[-1] if below else first / 10
     while not below and lo > floor and above(ev(lo)):
-        lo /= 10
+        hi, lo = lo, lo / 10
     if above(ev(lo)):  # even the floor reaches 50%
         return {"beta50": lo, "beta50_lo": lo, "success_at_beta50": ev(lo)["success_rate"], "reached": True}
-    lo, hi = _bisect(ev, lo, first, above, tol)
+    lo, hi = _bisect(ev, lo, hi, above, tol)
     return {"beta50": hi, "beta50_lo": lo, "success_at_beta50": ev(hi)["success_rate"], "reached": True}
+
+
+def _step_down(error: float, target: float) -> float:
+    """The factor to step beta down by when error(beta) > target: errors of weak attacks grow about in
+    proportion to beta, so aim at half the target (at least 10x down, at most 1000x)."""
+    return min(0.1, max(0.5 * target / error, 1e-3)) if error > 0 else 0.1
 
 
 def implied_beta(ev: Evaluations, key: str, target: float, betas: list[float], tol: float = BISECTION_TOL,
@@ -385,7 +391,8 @@ def implied_beta(ev: Evaluations, key: str, target: float, betas: list[float], t
     """The beta at which the error ``key`` (rising with beta) equals ``target`` (a paper cell), by bisection.
 
     Starts from the grid ``betas``; when the error at the smallest grid point is already above the
-    target, the grid is extended downwards by factors of 10 (to ``floor``). Returns beta_implied
+    target, the grid is extended downwards (to ``floor``), by the factor that would bring an error growing
+    in proportion to beta to half the target (10x to 1000x at a time). Returns beta_implied
     (NaN when the error never crosses the target in the searched range) and the success rate of the
     attack there.
     """
@@ -395,12 +402,12 @@ def implied_beta(ev: Evaluations, key: str, target: float, betas: list[float], t
     if first is None:
         return {"beta_implied": float("nan"), "success_at_implied": float("nan")}
     below = [b for b in grid if b < first]
-    lo = below[-1] if below else first / 10
+    hi, lo = first, below[-1] if below else first * _step_down(ev(first)[key], target)
     while not below and lo > floor and above(ev(lo)):
-        lo /= 10
+        hi, lo = lo, lo * _step_down(ev(lo)[key], target)
     if above(ev(lo)):
         return {"beta_implied": float("nan"), "success_at_implied": float("nan")}
-    lo, hi = _bisect(ev, lo, first, above, tol)
+    lo, hi = _bisect(ev, lo, hi, above, tol)
     return {"beta_implied": hi, "success_at_implied": ev(hi)["success_rate"]}
 
 
