@@ -29,6 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from .rules import at_operating_point, over_networks
+
 CHAPTERS = ("setup", "theorem1", "theorem2", "growth", "lp_attacks", "gating",
             "lemma1", "theorem3", "theorem4", "imbalance", "theorem5", "theorem6")
 
@@ -159,8 +161,6 @@ def _theorem1(R):
 
 
 def _at50(r, error_key: str, threshold: float, largest_key: str = "largest_success_holding") -> str:
-    from .rules import at_operating_point
-
     return at_operating_point(r[error_key], threshold, r[largest_key] / 100)
 
 
@@ -197,8 +197,6 @@ def _theorem2_predictive(R):
 
 
 def _per_network(rows, key="verdict"):
-    from .rules import over_networks
-
     return over_networks(row[key] for row in rows)
 
 

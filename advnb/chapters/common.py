@@ -355,6 +355,27 @@ def _bisect(ev: Evaluations, lo: float, hi: float, above, tol: float) -> tuple[f
     return lo, hi
 
 
+def _crossing(ev: Evaluations, betas: list[float], above, step, floor: float, tol: float) -> tuple[float, float] | None:
+    """The bracket [lo, hi] (hi / lo <= tol) of the smallest beta at which ``above(ev(beta))`` turns true.
+
+    Found on the grid ``betas`` (the first grid point above), then by bisection in log beta from the grid
+    point below it. When the smallest grid point is already above, the search first steps down, beta *=
+    ``step(beta)``, to ``floor``; if even that is above, the bracket is (lo, lo) at the floor. None when no
+    grid point is above. Shared by :func:`beta50` and :func:`implied_beta`.
+    """
+    grid = sorted(float(b) for b in betas)
+    first = next((b for b in grid if above(ev(b))), None)
+    if first is None:
+        return None
+    below = [b for b in grid if b < first]
+    hi, lo = first, below[-1] if below else first * step(first)
+    while not below and lo > floor and above(ev(lo)):
+        hi, lo = lo, lo * step(lo)
+    if above(ev(lo)):
+        return lo, lo
+    return _bisect(ev, lo, hi, above, tol)
+
+
 def beta50(ev: Evaluations, betas: list[float], tol: float = BISECTION_TOL, floor: float = 1e-8) -> dict:
     """The operating point beta_50: the smallest beta at which at least half of the attacked digits
     are misclassified by the real network (``success_rate >= 0.5``).
@@ -362,21 +383,14 @@ def beta50(ev: Evaluations, betas: list[float], tol: float = BISECTION_TOL, floo
     A property of the attack, not of the theory: it looks at no error. Found on the grid ``betas``
     (the first grid point that reaches 50%), then refined by bisection in log beta between it and the
     grid point below, to ``hi / lo <= tol``; when the smallest grid point already reaches 50% the
-    search first steps down by factors of 10 (to ``floor``). Returns beta50 (NaN when no beta of the
-    grid reaches 50%: never invented), the bracket, the success rate there, and reached (bool).
+    search first steps down by factors of 10 (to ``floor``, which is returned if it still reaches 50%).
+    Returns beta50 (NaN when no beta of the grid reaches 50%: never invented), the bracket, the success
+    rate there, and reached (bool).
     """
-    grid = sorted(float(b) for b in betas)
-    above = lambda r: r["success_rate"] >= OPERATING_SUCCESS  # noqa: E731
-    first = next((b for b in grid if above(ev(b))), None)
-    if first is None:
-        return {"beta50": float("nan"), "beta50_lo": grid[-1], "success_at_beta50": float("nan"), "reached": False}
-    below = [b for b in grid if b < first]
-    hi, lo = first, below[-1] if below else first / 10
-    while not below and lo > floor and above(ev(lo)):
-        hi, lo = lo, lo / 10
-    if above(ev(lo)):  # even the floor reaches 50%
-        return {"beta50": lo, "beta50_lo": lo, "success_at_beta50": ev(lo)["success_rate"], "reached": True}
-    lo, hi = _bisect(ev, lo, hi, above, tol)
+    bracket = _crossing(ev, betas, lambda r: r["success_rate"] >= OPERATING_SUCCESS, lambda b: 0.1, floor, tol)
+    if bracket is None:
+        return {"beta50": float("nan"), "beta50_lo": max(betas), "success_at_beta50": float("nan"), "reached": False}
+    lo, hi = bracket
     return {"beta50": hi, "beta50_lo": lo, "success_at_beta50": ev(hi)["success_rate"], "reached": True}
 
 
@@ -396,19 +410,10 @@ def implied_beta(ev: Evaluations, key: str, target: float, betas: list[float], t
     (NaN when the error never crosses the target in the searched range) and the success rate of the
     attack there.
     """
-    grid = sorted(float(b) for b in betas)
-    above = lambda r: r[key] >= target  # noqa: E731
-    first = next((b for b in grid if above(ev(b))), None)
-    if first is None:
+    bracket = _crossing(ev, betas, lambda r: r[key] >= target, lambda b: _step_down(ev(b)[key], target), floor, tol)
+    if bracket is None or bracket[0] == bracket[1]:
         return {"beta_implied": float("nan"), "success_at_implied": float("nan")}
-    below = [b for b in grid if b < first]
-    hi, lo = first, below[-1] if below else first * _step_down(ev(first)[key], target)
-    while not below and lo > floor and above(ev(lo)):
-        hi, lo = lo, lo * _step_down(ev(lo)[key], target)
-    if above(ev(lo)):
-        return {"beta_implied": float("nan"), "success_at_implied": float("nan")}
-    lo, hi = _bisect(ev, lo, hi, above, tol)
-    return {"beta_implied": hi, "success_at_implied": ev(hi)["success_rate"]}
+    return {"beta_implied": bracket[1], "success_at_implied": ev(bracket[1])["success_rate"]}
 
 
 def largest_success_where(table: pd.DataFrame, key: str, threshold: float) -> float:
