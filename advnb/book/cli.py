@@ -1,13 +1,16 @@
-"""The command line: ``advnb run``, ``advnb sweep``, ``advnb list`` and ``advnb bench``.
+"""The command line: ``advnb run``, ``advnb sweep``, ``advnb replicate``, ``advnb list`` and ``advnb bench``.
 
     advnb run CHAPTER [--profile P] [-p NAME VALUE]... [--output-dir DIR]
-    advnb sweep CHAPTER -p NAME V1,V2,... [-p ...] [--profile P] [--output-dir DIR]   (advnb.book.sweep)
+    advnb sweep CHAPTER -p NAME V1,V2,... [-p ...] [--profile P] [--output-dir DIR]
+                [--workers N | --scheduler ADDRESS]                                   (advnb.book.sweep)
+    advnb replicate [--seeds 0,1,2,3,4] [--profile P] [--chapters all|a,b] [--output-dir DIR]
+                [--workers N | --scheduler ADDRESS]                                   (advnb.book.replicate)
     advnb list
     advnb bench [--json] ...                                                        (advnb.book.bench)
 
 ``run`` executes the chapter's notebook with papermill and writes
 ``DIR/CHAPTER.ipynb`` (the executed notebook) and ``DIR/CHAPTER.json``:
-``{"chapter", "parameters", "profile", "device", "versions", "wall_time_s", "results"}``
+``{"chapter", "parameters", "profile", "device", "versions", "wall_time_s", "where", "results"}``
 where ``results`` holds every value the chapter glued. Bad input (an unknown
 chapter or parameter, a value of the wrong type or out of range) exits with code 2
 and one line naming the parameter and what is allowed; nothing is written.
@@ -51,6 +54,19 @@ def _take_parameters(argv: list[str]) -> tuple[list[str], list[list[str]]]:
     return rest, pairs
 
 
+def _report_runs(res: dict) -> None:
+    print(f"advnb: {len(res['ran'])} run(s) executed, {len(res['skipped'])} already complete (skipped), "
+          f"{len(res['failed'])} failed" + (f": {', '.join(res['failed'])}" if res["failed"] else "")
+          + (f" ({res['where']})" if res["ran"] or res["failed"] else ""))
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"argument --workers: must be a whole number >= 1 (got {text!r})") from None
+
+
 def _terminate(signum, frame):  # SIGTERM (a job killed, CI cancelled): unwind like Ctrl-C
     raise KeyboardInterrupt
 
@@ -73,6 +89,16 @@ def main(argv: list[str] | None = None) -> int:
     p_sweep.add_argument("--profile", help=f"one of {', '.join(PROFILES)}")
     p_sweep.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "V1,V2,..."))
     p_sweep.add_argument("--output-dir", default="sweeps")
+    p_rep = sub.add_parser("replicate", help="run the chapters at several seeds and judge every claim on each")
+    p_rep.add_argument("--seeds", default="0,1,2,3,4", help="seeds separated by commas (default 0,1,2,3,4)")
+    p_rep.add_argument("--profile", help=f"one of {', '.join(PROFILES)}")
+    p_rep.add_argument("--chapters", default="all", help="all, or chapter names separated by commas")
+    p_rep.add_argument("--output-dir", default="replicate")
+    for p in (p_sweep, p_rep):
+        where = p.add_mutually_exclusive_group()
+        where.add_argument("--workers", type=_whole, help="Dask workers of a local cluster (1: in this process; "
+                           "default: one per core)")
+        where.add_argument("--scheduler", help="address of an existing Dask scheduler, tcp://HOST:PORT")
     sub.add_parser("list", help="list the chapters and their parameters")
     sub.add_parser("bench", help="measure speed-ups and chapter times (advnb bench --help)")
     if threading.current_thread() is threading.main_thread():
@@ -87,12 +113,22 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             list_chapters()
             return 0
+        if args.command == "replicate":
+            from .replicate import parse_chapters, parse_seeds, replicate
+
+            res = replicate(parse_seeds(args.seeds), args.profile, parse_chapters(args.chapters), args.output_dir,
+                            args.workers, args.scheduler)
+            _report_runs(res)
+            for row in res["claims"]:
+                print(f"  {row['claim']:<26} {row['verdict']:<13} {row['seeds_holding']:>5} seeds  ({row['kind']})")
+            if res["json"]:
+                print(f"advnb: wrote {res['json']}, {res['csv']} and {res['plot']}")
+            return 1 if res["failed"] else 0
         if args.command == "sweep":
             from .sweep import sweep
 
-            res = sweep(args.chapter, args.parameter, args.profile, args.output_dir)
-            print(f"advnb: {len(res['ran'])} run(s) executed, {len(res['skipped'])} already complete (skipped), "
-                  f"{len(res['failed'])} failed" + (f": {', '.join(res['failed'])}" if res["failed"] else ""))
+            res = sweep(args.chapter, args.parameter, args.profile, args.output_dir, args.workers, args.scheduler)
+            _report_runs(res)
             if res["csv"]:
                 print(f"advnb: wrote {res['csv']} and {res['plot']}")
             return 1 if res["failed"] else 0

@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import shutil
+import socket
 import tempfile
 import time
 from pathlib import Path
@@ -92,10 +93,13 @@ def remove_stale_runs(out: Path, chapter: str) -> list[Path]:
     return removed
 
 
-def execute(chapter: str, params: dict, output_dir: str | Path, progress: bool = True) -> Path:
+def execute(chapter: str, params: dict, output_dir: str | Path, progress: bool = True,
+            where: dict | None = None) -> Path:
     """Execute a chapter with checked ``params``; write DIR/CHAPTER.ipynb and DIR/CHAPTER.json.
 
-    Both files appear together, once the run has succeeded; returns the JSON's path.
+    Both files appear together, once the run has succeeded; returns the JSON's path. ``where`` (the
+    executor, worker and host of a sweep's or replication's run, :mod:`advnb.book.cluster`) goes into
+    the record; without it the record says the run was in this process on this host.
     """
     import papermill as pm
 
@@ -130,6 +134,7 @@ def execute(chapter: str, params: dict, output_dir: str | Path, progress: bool =
             "device": results.get("device"),
             "versions": _versions(),
             "wall_time_s": round(wall, 3),
+            "where": where or {"executor": "in-process", "worker": None, "host": socket.gethostname(), "pid": os.getpid()},
             "results": results,
         }
         (tmp / f"{chapter}.json").write_text(json.dumps(record, indent=2) + "\n")

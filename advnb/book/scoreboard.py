@@ -486,13 +486,13 @@ def board(records: dict[str, dict]):
 
     Columns: claim, kind ("identity" | "empirical"), statement, paper, measured, holds ("yes" | "partly" |
     "no" | "not testable"), operating_point, chapter, rule (how ``holds`` is decided). ``records``:
-    {chapter: build record}, as :func:`collect` returns.
+    {chapter: build record}, as :func:`collect` returns; a claim whose chapter has no record is left out.
     """
     import pandas as pd
 
     results = {c: _revive(r["results"]) for c, r in records.items()}
     rows = []
-    for c in CLAIMS:
+    for c in (c for c in CLAIMS if c.chapter in results):
         measured, holds = c.measure(results)
         rows.append({"claim": c.claim, "kind": c.kind, "statement": c.statement, "paper": c.paper, "measured": measured,
                      "holds": holds, "operating_point": c.operating_point, "chapter": c.chapter,
@@ -520,18 +520,35 @@ def counts(df) -> dict:
     return out
 
 
+# A verdict is shown as a text badge coloured by book/_static/advnb.css (class advnb-badge--<verdict>):
+# plain text renders on every machine, where emoji need a font that may be missing.
 _MARK = {"yes": "yes", "partly": "partly", "no": "no", "not testable": "not testable"}
 
 
+def badge(verdict: str) -> str:
+    """The verdict as an inline HTML badge for the scoreboard's MyST table: ``<span class=...>yes</span>``."""
+    if verdict not in _MARK:
+        raise ValueError(f"verdict must be one of {', '.join(map(repr, _MARK))}, not {verdict!r}")
+    return f'<span class="advnb-badge advnb-badge--{verdict.replace(" ", "-")}">{_MARK[verdict]}</span>'
+
+
 def markdown_table(df) -> str:
-    """The scoreboard as a MyST table, each claim linking to its chapter (``{doc}`` role)."""
+    """The scoreboard as a MyST table, each claim linking to its chapter (``{doc}`` role).
+
+    With the columns of :func:`advnb.book.replicate.with_seeds`, the *holds* cell also says on how many
+    seeds the rule held, and a *reference* column gives the reference runs' verdicts.
+    """
     def cell(text: str) -> str:
         return str(text).replace("|", "\\|").replace("\n", " ")
 
-    lines = ["| claim | kind | what the paper reports | what this build measured (where) | holds | chapter |",
-             "|---|---|---|---|---|---|"]
+    seeds, reference = "seeds" in df.columns, "reference" in df.columns and (df["reference"] != "—").any()
+    lines = ["| claim | kind | what the paper reports | what this build measured (where) | holds"
+             + (" | reference runs" if reference else "") + " | chapter |",
+             "|---|---|---|---|---|" + ("---|" if reference else "") + "---|"]
     for _, r in df.iterrows():
+        holds = badge(r["holds"]) + (f" {cell(r['seeds'])}" if seeds else "")
         lines.append(f"| **{cell(r['claim'])}**: {cell(r['statement'])} | {r['kind']} | {cell(r['paper'])} | "
-                     f"{cell(r['measured'])} *(at: {cell(r['operating_point'])})* | {_MARK[r['holds']]} | "
-                     f"{{doc}}`../chapters/{r['chapter']}` |")
+                     f"{cell(r['measured'])} *(at: {cell(r['operating_point'])})* | {holds} | "
+                     + (f"{cell(r['reference'])} | " if reference else "")
+                     + f"{{doc}}`../chapters/{r['chapter']}` |")
     return "\n".join(lines)

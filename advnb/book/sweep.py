@@ -1,6 +1,7 @@
 """``advnb sweep``: a chapter run at every combination of parameter values, then one CSV and one plot.
 
     advnb sweep CHAPTER -p NAME V1,V2,... [-p NAME ...] [--profile P] [--output-dir DIR]
+                [--workers N | --scheduler ADDRESS]
 
 Each combination is one ``advnb run`` (papermill) into its own folder::
 
@@ -12,6 +13,10 @@ Each combination is one ``advnb run`` (papermill) into its own folder::
 Values are separated by commas; for a parameter whose value is itself a list
 (``betas``, ``archs``, ...) separate the alternatives with semicolons:
 ``-p betas "0.01,1;0.001,10"``. Every value is checked before anything runs.
+
+The runs execute on a local Dask cluster sized to the machine by default (``--workers N``,
+``--workers 1`` for this process alone, ``--scheduler ADDRESS`` for an existing cluster:
+:mod:`advnb.book.cluster`).
 
 Runs share the trained-network cache (``$ADVNB_CACHE``), so a network is trained once
 for the whole sweep. A run's JSON is written only once it has succeeded, atomically,
@@ -26,11 +31,11 @@ import itertools
 import json
 import math
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
 from ..base import ParameterError, atomic_write
+from .cluster import Run
 from .params import RULES, check, convert
 
 
@@ -161,15 +166,16 @@ def plot(df, swept: list[str], title: str):
     return fig
 
 
-def sweep(chapter: str, pairs: list[list[str]], profile: str | None, output_dir: str) -> dict[str, Any]:
+def sweep(chapter: str, pairs: list[list[str]], profile: str | None, output_dir: str,
+          workers: int | None = None, scheduler: str | None = None) -> dict[str, Any]:
     """Run ``chapter`` at every combination of ``pairs`` and aggregate the records.
 
-    Returns ``{"csv", "plot", "ran", "skipped", "failed"}`` (paths and run names).
+    The runs not yet complete execute through :class:`advnb.book.cluster.Executor` (``workers``,
+    ``scheduler``: see there). Returns ``{"csv", "plot", "ran", "skipped", "failed", "where"}``.
     """
-    from tqdm.auto import tqdm
-
     from ..base import available_chapters
-    from .runs import UsageError, chapter_parameters, check_output_dir, execute
+    from .cluster import check_options
+    from .runs import UsageError, chapter_parameters, check_output_dir
 
     chapters = available_chapters()
     if chapter not in chapters:
@@ -177,36 +183,17 @@ def sweep(chapter: str, pairs: list[list[str]], profile: str | None, output_dir:
     grid = parse_grid(pairs, chapter_parameters(chapters[chapter]))
     if profile is not None:
         check({"profile": profile})
+    check_options(workers, scheduler)
     check_output_dir(output_dir)
     out = Path(output_dir)
     runs_dir = out / f"{chapter}-sweep"
     runs_dir.mkdir(parents=True, exist_ok=True)
-    combos = combinations(grid)
-    done: list[tuple[dict[str, Any], dict]] = []
-    ran, skipped, failed = [], [], []
-    bar = tqdm(combos, desc=f"sweep {chapter}", unit="run")
-    for params in bar:
-        name = run_name(params)
-        folder = runs_dir / name
-        bar.set_postfix_str(name)
-        full = {**params, **({"profile": profile} if profile is not None else {})}
-        record = _complete(folder, chapter, full)
-        if record is not None:
-            skipped.append(name)
-        else:
-            for stale in folder.glob(f".{chapter}-*"):  # temporary folders of a run that was killed
-                shutil.rmtree(stale, ignore_errors=True)
-            try:
-                path = execute(chapter, full, folder, progress=False)
-            except RuntimeError as e:
-                failed.append(name)
-                tqdm.write(f"advnb: run {name} failed: {e}")
-                continue
-            record = json.loads(path.read_text())
-            ran.append(name)
-        done.append((params, record))
-    bar.close()
-    result: dict[str, Any] = {"csv": None, "plot": None, "ran": ran, "skipped": skipped, "failed": failed}
+    runs = [Run(run_name(params), chapter, {**params, **({"profile": profile} if profile is not None else {})},
+                runs_dir / run_name(params), meta={"swept": params})
+            for params in combinations(grid)]
+    res = execute_all(runs, f"sweep {chapter}", workers, scheduler)
+    done = [(run.meta["swept"], res["records"][run.name]) for run in runs if run.name in res["records"]]
+    result: dict[str, Any] = {"csv": None, "plot": None, **{k: res[k] for k in ("ran", "skipped", "failed", "where")}}
     if done:
         df = table(done)
         csv = out / f"{chapter}-sweep.csv"
@@ -219,3 +206,39 @@ def sweep(chapter: str, pairs: list[list[str]], profile: str | None, output_dir:
         plt.close(fig)
         result.update(csv=str(csv), plot=str(png))
     return result
+
+
+def execute_all(runs: list[Run], desc: str, workers: int | None, scheduler: str | None) -> dict[str, Any]:
+    """Execute the runs that are not complete yet, with a progress bar; shared by sweep and replicate.
+
+    A run whose folder holds its JSON with the same parameters (and its notebook) is skipped. Returns
+    ``{"records": {name: record}, "ran", "skipped", "failed": [names], "where": executor description}``.
+    """
+    from tqdm.auto import tqdm
+
+    from .cluster import Executor
+
+    records, skipped = {}, []
+    for run in runs:
+        record = _complete(run.folder, run.chapter, run.params)
+        if record is not None:
+            records[run.name] = record
+            skipped.append(run.name)
+    todo = [run for run in runs if run.name not in records]
+    ran, failed, where = [], [], "nothing to run"
+    if todo:
+        with Executor(workers, scheduler, n_runs=len(todo)) as ex:
+            where = ex.describe()
+            bar = tqdm(total=len(runs), initial=len(skipped), desc=desc, unit="run")
+            bar.write(f"advnb: {len(todo)} run(s) to execute {where}, {len(skipped)} already complete")
+            for run, record, error in ex.map(todo):
+                if error is None:
+                    records[run.name] = record
+                    ran.append(run.name)
+                else:
+                    failed.append(run.name)
+                    bar.write(f"advnb: run {run.name} failed: {error}")
+                bar.set_postfix_str(run.name)
+                bar.update()
+            bar.close()
+    return {"records": records, "ran": ran, "skipped": skipped, "failed": failed, "where": where}
