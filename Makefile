@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 # Quiet pip's warnings about missing local mirrors; keep real errors.
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: book test install unit notebooks book-strict clean
+.PHONY: book test install unit notebooks book-strict browser clean
 
 install: $(STAMP)
 
@@ -19,15 +19,18 @@ $(STAMP): pyproject.toml
 	$(PIP) install -e ".[dev]" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 	touch $(STAMP)
 
-# Execute every chapter (profile from $$ADVNB_PROFILE, default auto) and build the HTML book.
+# Build the HTML book (profile from $$ADVNB_PROFILE, default auto), re-executing only the chapters whose
+# code, advnb sources, profile or device changed, and the results pages (advnb/book/build.py: a
+# jupyter-cache per profile, device and source hash in book/_build/.jupyter_cache). It prints which
+# notebooks it executes and which it reuses. FRESH=1 executes every notebook afresh.
 book: $(STAMP)
-	$(BIN)/jupyter-book build book --all
+	$(BIN)/python -m advnb.book.build $(if $(FRESH),--fresh)
 	@echo ">> open book/_build/html/index.html"
 
 # Unit tests, every chapter under nbval at the smoke profile (then the results pages, which read
-# the chapters' records), the book with warnings as errors.
+# the chapters' records), the book with warnings as errors, then that book in a headless browser.
 test: $(STAMP)
-	$(MAKE) unit notebooks book-strict
+	$(MAKE) unit notebooks book-strict browser
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests
@@ -37,6 +40,13 @@ notebooks: $(STAMP)
 
 book-strict: $(STAMP)
 	ADVNB_PROFILE=smoke $(BIN)/jupyter-book build book --all -W -n --keep-going
+
+# Every page of book/_build/html in headless Chromium, network off (tests/test_browser.py; it skips,
+# saying how to install it, where there is no chromium). The test carries the marker `browser`, which
+# pyproject's addopts deselect, so that `make unit` and a plain pytest never open a book not built yet;
+# `-m browser` selects it here, after book-strict has built the book.
+browser: $(STAMP)
+	$(BIN)/python -m pytest -q -rs -m browser -p no:cacheprovider tests/test_browser.py
 
 clean:
 	rm -rf book/_build

@@ -188,3 +188,15 @@ def test_collect_without_records_and_without_running_names_the_chapters(tmp_path
     monkeypatch.setenv("ADVNB_CACHE", str(tmp_path))
     with pytest.raises(LookupError, match="theorem1"):
         S.collect("smoke", chapters=("setup", "theorem1"), run_missing=False)
+
+
+def test_badge_is_text_with_a_class_per_verdict():
+    badges = {v: S.badge(v) for v in ("yes", "partly", "no", "not testable")}
+    classes = {b.split('"')[1].split()[-1] for b in badges.values()}
+    assert len(classes) == 4  # one CSS class each, coloured by book/_static/advnb.css
+    css = (Path(__file__).resolve().parents[1] / "book" / "_static" / "advnb.css").read_text()
+    assert all(f".{c} {{" in css for c in classes), classes
+    for verdict, b in badges.items():
+        assert b.startswith("<span") and b.endswith(f">{verdict}</span>") and "|" not in b
+    with pytest.raises(ValueError, match="verdict must be one of"):
+        S.badge("maybe")
