@@ -17,6 +17,23 @@ def test_profiles(monkeypatch):
         resolve_device("tpu")
 
 
+def test_quick_trains_the_costly_network_adversarially_on_fewer_digits():
+    """quick: ResNet-50's adversarial training uses adv_large_n_train digits, every other network (and every
+    vanilla training) its usual size; smoke and paper size every network alike."""
+    from advnb.nets.data import as_binary, load_data
+    from advnb.nets.train import binary_overrides, profile_config
+
+    data = as_binary(load_data("mnist", "", False))
+    quick = get_profile("quick")
+    size = {(arch, adv): profile_config(arch, quick, 0, data, **binary_overrides(quick, adv)).n_train
+            for arch in ("resnet50", "vgg11", "cnn-3") for adv in (True, False)}
+    assert size[("resnet50", True)] == quick.adv_large_n_train < quick.adv_n_train == size[("vgg11", True)] == size[("cnn-3", True)]
+    assert size[("resnet50", False)] == size[("vgg11", False)] == min(quick.n_train, len(data.y_train))
+    for name in ("smoke", "paper"):
+        prof = get_profile(name)
+        assert len({profile_config(a, prof, 0, data, **binary_overrides(prof, True)).n_train for a in ("resnet50", "vgg11")}) == 1
+
+
 @pytest.mark.parametrize("name,text,expected", [("beta", "0.5", 0.5), ("m", "20", 20), ("m", "none", None),
                                                  ("betas", "0.1,1", [0.1, 1.0]), ("seed", "3", 3)])
 def test_convert(name, text, expected):

@@ -74,6 +74,8 @@ def profile_config(arch: str, profile, seed: int, data: Dataset, **overrides) ->
     fields = dict(arch=arch, hidden=profile.hidden, width=profile.width, n_train=profile.n_train,
                   epochs=profile.epochs, seed=seed, data=data.source)
     fields.update(overrides)
+    if fields.get("adv", "none") != "none" and arch in profile.adv_large_archs:  # quick: ResNet-50 on fewer digits
+        fields["n_train"] = min(fields["n_train"], profile.adv_n_train_for(arch))
     fields["n_train"] = min(fields["n_train"], len(data.y_train))  # at most what the data source has
     return TrainConfig(**fields)
 
@@ -87,7 +89,8 @@ def binary_overrides(profile, adversarial: bool) -> dict:
 
     Adversarial training is l-inf PGD with eps = ADV_EPS = 0.05 and ``profile.adv_steps``
     steps on ``profile.adv_n_train`` digits, for ``profile.adv_epochs`` epochs when the profile sets them
-    (quick: 3, so that the whole quick book fits a laptop CPU; else the profile's epochs). Why 0.05: at the smoke width (1/8) the
+    (quick: 3, so that the whole quick book fits a laptop CPU; else the profile's epochs); the costly networks
+    of ``profile.adv_large_archs`` train on ``profile.adv_n_train_for(arch)`` digits (:func:`profile_config`). Why 0.05: at the smoke width (1/8) the
     usual MNIST radii (0.1 and up) left CNN-4 and ResCNN-4 at chance (50%) after
     five epochs, and Sec. 3.3 needs trained networks to measure.
     """
