@@ -229,8 +229,8 @@ def replicate(seeds: list[int], profile: str | None, chapters: list[str], output
         "profile": prof, "device": device, "seeds": sorted(complete), "seeds_asked": seeds,
         "chapters": chapters, "chapter_keys": keys, **commit(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine(resolve_device(None)), "executor": res["where"],
-        "wall_time_s": round(time.perf_counter() - start, 1),
+        "machine": machine(resolve_device(None)), "executor": _executors(complete),
+        "wall_time_s": round(time.perf_counter() - start, 1),  # of this call (runs already complete cost nothing)
         "run_seconds": round(sum(r["wall_time_s"] for recs in complete.values() for r in recs.values()), 1),
         "runs": [{"chapter": r["chapter"], "seed": r["parameters"]["seed"], "wall_time_s": r["wall_time_s"],
                   "where": r.get("where")} for recs in complete.values() for r in recs.values()],
@@ -248,6 +248,14 @@ def replicate(seeds: list[int], profile: str | None, chapters: list[str], output
     save_replication(doc)
     result.update(json=str(json_path), csv=str(csv_path), plot=str(png_path), claims=rows)
     return result
+
+
+def _executors(by_seed: dict[int, dict[str, dict]]) -> str:
+    """Where the runs executed, from their records: ``"local-cluster: 30 runs, in-process: 6 runs"``."""
+    from collections import Counter
+
+    where = Counter((r.get("where") or {}).get("executor", "unknown") for recs in by_seed.values() for r in recs.values())
+    return ", ".join(f"{k}: {v} runs" for k, v in where.most_common())
 
 
 def csv_table(rows: list[dict[str, Any]]):
@@ -289,7 +297,7 @@ def plot(rows: list[dict[str, Any]], title: str):
     for ax in list(axes.flat)[len(moving):]:
         ax.axis("off")
     fig.suptitle(title + " (dots: seeds; red: median)", fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     return fig
 
 
