@@ -403,8 +403,8 @@ def seeds_note(df) -> str:
     """One sentence for the summary page: how many rows of ``df`` (:func:`with_seeds`) rest on how many seeds."""
     replicated = df[df["n_seeds"] > 1]
     if replicated.empty:
-        return ("one seed: every verdict here rests on 1/1 seed; no replication of this code exists yet, "
-                "`advnb replicate` makes one")
+        return ("one seed: every verdict here rests on 1/1 seed; no replication of this code exists yet "
+                "(advnb replicate makes one)")
     counts = sorted(set(replicated["n_seeds"]))
     return (f"{len(replicated)} of the {len(df)} rows are replicated over {', '.join(map(str, counts))} seeds; "
             f"{len(df) - len(replicated)} rest on 1 seed")
