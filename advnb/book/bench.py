@@ -48,6 +48,7 @@ from typing import Any, Callable
 import torch
 
 from ..base import ParameterError, atomic_write
+from .cluster import cores
 from .params import PROFILES, check, convert
 from .runs import Parser, UsageError
 
@@ -307,7 +308,7 @@ def machine(device: torch.device) -> dict:
     return {
         "cpu": _cpu_model(),
         "logical_cores": os.cpu_count(),
-        "cores_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cores_available": cores(),
         "memory_gib": mem,
         "load_average_at_start": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None,
         "torch_threads": torch.get_num_threads(),

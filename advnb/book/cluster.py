@@ -22,6 +22,7 @@ Each run's record says where it ran: ``{"executor", "worker", "host", "pid", "th
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from dataclasses import dataclass, field
@@ -70,8 +71,6 @@ def execute_run(run: Run, executor: str, threads: int | None) -> dict[str, Any]:
         os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     where = {"executor": executor, "worker": worker_address, "host": socket.gethostname(), "pid": os.getpid(),
              "threads": threads}
-    import json
-
     path = execute(run.chapter, run.params, run.folder, progress=False, where=where)
     return json.loads(Path(path).read_text())
 
@@ -87,8 +86,8 @@ class Executor:
     def __init__(self, workers: int | None = None, scheduler: str | None = None, n_runs: int = 1):
         check_options(workers, scheduler)
         self.scheduler = scheduler
-        self.n_workers = 1 if scheduler is None and n_runs <= 1 and workers is None else workers
-        if self.n_workers is None and scheduler is None:
+        self.n_workers = workers
+        if workers is None and scheduler is None:  # one run needs no cluster: min(...) is then 1, in-process
             self.n_workers = max(1, min(cores(), n_runs))
         self.kind = "scheduler" if scheduler else ("in-process" if self.n_workers == 1 else "local-cluster")
         self.threads = None if scheduler else max(1, cores() // self.n_workers)

@@ -90,9 +90,10 @@ def split_numbers(text: str) -> tuple[tuple[str, ...], list[float]]:
 
 
 def _fmt(x: float) -> str:
-    if x == int(x) and abs(x) < 1e4:
-        return str(int(x))
-    return f"{x:.2g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.1e}"
+    """A count as a whole number, anything else as the scoreboard writes it."""
+    from .scoreboard import _fmt as board_fmt
+
+    return str(int(x)) if x == int(x) and abs(x) < 1e4 else board_fmt(x)
 
 
 def spread(texts: dict[int, str]) -> dict[str, Any]:
