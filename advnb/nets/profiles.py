@@ -4,11 +4,13 @@ One parameter, ``profile``, sizes every chapter:
 
 - ``smoke``: CI size; each chapter seconds to about two minutes on 2 CPU cores (training included).
 - ``quick``: a laptop CPU; meant to build the whole book within half an hour on 2 cores, from an
-  empty model cache (README: where the time goes). Adversarial training, the costly part, is sized
-  down: 2,000 digits, 3 epochs, 3 PGD steps; and the costly zoo network (``adv_large_archs``:
+  empty model cache (README: where the time goes). Training is sized down: vanilla training sees the
+  4,000 training digits for 2 epochs (126 Adam steps of 64 digits); adversarial training, the costly
+  part, 2,000 digits for 3 epochs with 3 PGD steps; and the costly zoo network (``adv_large_archs``:
   ResNet-50, whose PGD training step costs about ten times AlexNet's or VGG-11's on a CPU) trains
-  on ``adv_large_n_train`` = 1,000 of those digits. What a chapter measures (its quantities, its
-  attacked digits, its rules) does not change; only the networks it measures are trained on less.
+  adversarially on ``adv_large_n_train`` = 1,000 of those digits. What a chapter measures (its
+  quantities, its attacked digits, its rules) does not change; only the networks it measures are
+  trained on less.
 - ``paper``: the paper's sizes, meant for a GPU.
 - ``auto``: ``paper`` when CUDA is available, ``quick`` otherwise.
 
@@ -61,7 +63,7 @@ class Profile:
 _PROFILES = {
     "smoke": Profile("smoke", n_train=2000, epochs=5, hidden=128, n_eval=32, m=100, n_betas=5, n_dense=4, width=0.125,
                      adv_steps=3, adv_n_train=1000, bisect_tol=1.5),
-    "quick": Profile("quick", n_train=4000, epochs=8, hidden=512, n_eval=200, m=200, n_betas=9, n_dense=16, width=0.25,
+    "quick": Profile("quick", n_train=4000, epochs=2, hidden=512, n_eval=200, m=200, n_betas=9, n_dense=16, width=0.25,
                      adv_steps=3, adv_n_train=2000, bisect_tol=1.1, adv_epochs=3, adv_large_n_train=1000),
     "paper": Profile("paper", n_train=60000, epochs=20, hidden=1024, n_eval=1000, m=1000, n_betas=13, n_dense=64, width=1.0,
                      adv_steps=7, adv_n_train=60000, bisect_tol=1.05),
