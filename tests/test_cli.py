@@ -48,8 +48,11 @@ def test_run_theorem2_writes_notebook_and_record(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert sorted(p.name for p in out.iterdir()) == ["theorem2.ipynb", "theorem2.json"]
     rec = json.loads((out / "theorem2.json").read_text())
-    assert set(rec) == {"chapter", "parameters", "profile", "device", "versions", "wall_time_s", "where", "results"}
+    assert set(rec) == {"chapter", "parameters", "code", "profile", "device", "versions", "wall_time_s", "where", "results"}
     assert rec["where"]["executor"] == "in-process"
+    from advnb.base import available_chapters
+    from advnb.book.record import code_fingerprint
+    assert rec["code"] == code_fingerprint(available_chapters()["theorem2"])  # the code it ran, for resuming
     assert rec["parameters"] == {"seed": 3, "n_eval": 8, "betas": [0.0001, 0.01, 1.0], "archs": ["mlp-3", "cnn-3"],
                                  "profile": "smoke"}
     assert rec["profile"] == "smoke" and rec["device"] == "cpu"

@@ -153,3 +153,11 @@ def test_every_equation_reference_names_a_label():
     assert not unknown, f"{{eq}} references to labels no chapter defines: {unknown}"
     for label, (chapter, number) in PAPER_EQUATIONS.items():
         assert used.get(label, set()) - {chapter}, f"the paper's Eq. ({number}) ({label}) is never referred to from another page"
+
+
+def test_the_scoreboard_table_spans_the_page():
+    """The scoreboard's table (claim, paper, measured, verdict, seeds, reference runs) is too wide for the text
+    column: its cell carries sphinx-book-theme's ``full-width`` tag."""
+    cells = [c for c in _cells(BOOK / "results" / "summary.ipynb") if c["cell_type"] == "code"]
+    table = [c for c in cells if "markdown_table(" in _src(c)]
+    assert len(table) == 1 and "full-width" in _tags(table[0]), [sorted(_tags(c)) for c in table]

@@ -64,6 +64,24 @@ def test_sweep_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path):
         assert not out.exists()
 
 
+def test_a_run_counts_as_complete_only_for_its_parameters_and_its_code(tmp_path):
+    """A finished run is reused only when its record names the same parameters and the same code fingerprint
+    (the chapter's code cells and every advnb source); a run made by other code, or missing its notebook, is not."""
+    from advnb.book.sweep import _complete
+
+    params = {"beta": 0.1, "profile": "smoke"}
+    (tmp_path / "theorem2.ipynb").write_text("{}")
+    (tmp_path / "theorem2.json").write_text(json.dumps({"chapter": "theorem2", "parameters": params, "code": "abc"}))
+    assert _complete(tmp_path, "theorem2", params, "abc")["code"] == "abc"
+    assert _complete(tmp_path, "theorem2", params, "abd") is None  # other code: executed again
+    assert _complete(tmp_path, "theorem2", {**params, "beta": 0.2}, "abc") is None
+    (tmp_path / "theorem2.json").write_text(json.dumps({"chapter": "theorem2", "parameters": params}))
+    assert _complete(tmp_path, "theorem2", params, "abc") is None  # a record without a code fingerprint
+    (tmp_path / "theorem2.json").write_text(json.dumps({"chapter": "theorem2", "parameters": params, "code": "abc"}))
+    (tmp_path / "theorem2.ipynb").unlink()
+    assert _complete(tmp_path, "theorem2", params, "abc") is None
+
+
 def test_theorem2_sweep_writes_csv_and_plot_and_resumes_after_a_kill(tmp_path, monkeypatch):
     """Three values of beta at smoke; killed (SIGKILL) once the first run is complete, then resumed."""
     out = tmp_path / "sweep"

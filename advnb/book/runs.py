@@ -103,9 +103,10 @@ def execute(chapter: str, params: dict, output_dir: str | Path, progress: bool =
     """
     import papermill as pm
 
-    from .record import glued_values
+    from .record import code_fingerprint, glued_values
 
     src = available_chapters()[chapter]
+    code = code_fingerprint(src)  # of the code this run executes: a resumed sweep re-runs it once the code changed
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_runs(out, chapter)
@@ -130,6 +131,7 @@ def execute(chapter: str, params: dict, output_dir: str | Path, progress: bool =
         record = {
             "chapter": chapter,
             "parameters": params,
+            "code": code,
             "profile": results.get("profile", params.get("profile")),
             "device": results.get("device"),
             "versions": _versions(),

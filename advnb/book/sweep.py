@@ -21,7 +21,9 @@ The runs execute on a local Dask cluster sized to the machine by default (``--wo
 Runs share the trained-network cache (``$ADVNB_CACHE``), so a network is trained once
 for the whole sweep. A run's JSON is written only once it has succeeded, atomically,
 so an interrupted sweep resumes where it stopped: a run whose JSON exists with the
-same parameters is skipped. The CSV and the plot are rewritten at the end of every
+same parameters and the same code (its ``code`` field: :func:`advnb.book.record.code_fingerprint`
+of the chapter's code cells and of every ``advnb`` source) is skipped; a run made by other code is
+executed again, so one output never mixes two versions of the code. The CSV and the plot are rewritten at the end of every
 sweep, also atomically. A failed run is reported and the others go on (exit code 1).
 """
 
@@ -87,14 +89,15 @@ def run_name(params: dict[str, Any]) -> str:
     return re.sub(r"[^A-Za-z0-9._=,+-]", "_", name)[:200]
 
 
-def _complete(folder: Path, chapter: str, params: dict[str, Any]) -> dict | None:
-    """The record of a finished run with exactly these parameters, or None."""
+def _complete(folder: Path, chapter: str, params: dict[str, Any], code: str) -> dict | None:
+    """The record of a finished run with exactly these parameters and this ``code`` fingerprint, or None."""
     try:
         record = json.loads((folder / f"{chapter}.json").read_text())
     except (OSError, ValueError):
         return None
-    got = record.get("parameters") if isinstance(record, dict) else None
-    same = json.dumps(got, sort_keys=True) == json.dumps(params, sort_keys=True)
+    if not isinstance(record, dict) or record.get("code") != code:
+        return None
+    same = json.dumps(record.get("parameters"), sort_keys=True) == json.dumps(params, sort_keys=True)
     return record if same and (folder / f"{chapter}.ipynb").exists() else None
 
 
@@ -216,21 +219,27 @@ def execute_all(runs: list[Run], desc: str, workers: int | None, scheduler: str 
     """
     from tqdm.auto import tqdm
 
+    from ..base import available_chapters
     from .cluster import Executor
+    from .record import code_fingerprint
 
-    records, skipped = {}, []
+    codes = {c: code_fingerprint(available_chapters()[c]) for c in {run.chapter for run in runs}}
+    records, skipped, stale = {}, [], 0
     for run in runs:
-        record = _complete(run.folder, run.chapter, run.params)
+        record = _complete(run.folder, run.chapter, run.params, codes[run.chapter])
         if record is not None:
             records[run.name] = record
             skipped.append(run.name)
+        else:
+            stale += (run.folder / f"{run.chapter}.json").exists()
     todo = [run for run in runs if run.name not in records]
     ran, failed, where = [], [], "nothing to run"
     if todo:
         with Executor(workers, scheduler, n_runs=len(todo)) as ex:
             where = ex.describe()
             bar = tqdm(total=len(runs), initial=len(skipped), desc=desc, unit="run")
-            bar.write(f"advnb: {len(todo)} run(s) to execute {where}, {len(skipped)} already complete")
+            bar.write(f"advnb: {len(todo)} run(s) to execute {where}, {len(skipped)} already complete"
+                      + (f", {stale} made by other code (executed again)" if stale else ""))
             for run, record, error in ex.map(todo):
                 if error is None:
                     records[run.name] = record
