@@ -139,3 +139,72 @@ def test_notes_and_table_show_the_replication():
     assert R.seeds_note(df) == "1 of the 2 rows are replicated over 2 seeds; 1 rest on 1 seed"
     table = S.markdown_table(df)
     assert "yes on 2/2 seeds" in table and "1 seed" in table and "reference runs" not in table
+
+
+def _replication(tmp_path, name, by_seed, **changes):
+    """A replicate.json as ``advnb replicate`` writes it, of ``by_seed`` ({seed: records}), in tmp_path/name."""
+    chapters = sorted({c for recs in by_seed.values() for c in recs}, key=list(S.CHAPTERS).index)
+    doc = {"profile": "smoke", "device": "cpu", "chapters": chapters, "seeds": sorted(by_seed),
+           "chapter_keys": R.chapter_keys(chapters, "smoke"), "commit": f"{name}000000", "dirty": False,
+           "date": f"2026-12-0{len(name)}T00:00:00+00:00", "run_seconds": 10.0 * len(by_seed), "wall_time_s": 5.0,
+           "runs": [{"chapter": c, "seed": s, "wall_time_s": 10.0, "where": {"executor": "in-process"}}
+                    for s in by_seed for c in chapters],
+           "claims": R.judge(by_seed), **changes}
+    path = tmp_path / name / "replicate.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(doc))
+    return str(path)
+
+
+def test_merge_judges_the_joined_seeds_as_one_call_would_and_refuses_what_does_not_join(tmp_path):
+    def fail_lemma1(recs):
+        recs["lemma1"]["results"]["softmax_min_eig"] = -1.0
+
+    def fewer_reversals(recs):  # a number of C8's row that moves, so that the spread is tested too
+        for row in recs["theorem6"]["results"]["osc_summary"]:
+            if row["run"] == "adversarial":
+                row["share of reversing updates, second half"] *= 0.5
+
+    chapters = ["theorem6", "lemma1"]
+    by_seed = {0: _records(chapters), 1: _records(chapters, fewer_reversals),
+               2: _records(chapters, lambda r: (fail_lemma1(r), fewer_reversals(r)))}
+    a = _replication(tmp_path, "a", {s: by_seed[s] for s in (0, 1)})
+    b = _replication(tmp_path, "bb", {2: by_seed[2]})
+    res = R.merge([a, b], str(tmp_path / "joined"))
+    whole = {r["claim"]: r for r in R.judge(by_seed)}
+    assert [r["claim"] for r in res["claims"]] == list(whole)
+    for row in res["claims"]:
+        for k in ("holds_by_seed", "seeds_holding", "verdict", "verdict_counts", "measured", "numbers"):
+            assert row[k] == whole[row["claim"]][k], (row["claim"], k)
+    rows = {r["claim"]: r for r in res["claims"]}
+    assert rows["Lemma 1"]["verdict"] == "partly" and rows["Lemma 1"]["seeds_holding"] == "2/3"
+    assert "[" in rows["C8"]["measured"]  # a number that moves is shown with its spread over the three seeds
+    doc = json.loads(Path(res["json"]).read_text())
+    assert doc["seeds"] == [0, 1, 2] and doc["run_seconds"] == 30.0 and len(doc["runs"]) == 6
+    assert doc["commit"] == "bb000000" and [m["seeds"] for m in doc["merged_from"]] == [[0, 1], [2]]
+    assert doc["executor"] == "in-process: 6 runs" and Path(res["csv"]).exists() and Path(res["plot"]).exists()
+    assert R.load_reference(Path(res["json"]))["claims"] == res["claims"]
+    # what does not join: one line, nothing written
+    other_code = _replication(tmp_path, "ccc", {3: by_seed[0]}, chapter_keys={"theorem6": "0" * 20, "lemma1": "1" * 20})
+    other_profile = _replication(tmp_path, "dddd", {4: by_seed[0]}, profile="quick")
+    (tmp_path / "junk.json").write_text("{}")
+    for paths, needle in [([a], "two or more"), ([a, a], "seed 0 is in both"), ([a, other_code], "in its code"),
+                          ([a, other_profile], "in its profile"), ([a, str(tmp_path / "junk.json")], "is not a replicate.json"),
+                          ([a, str(tmp_path / "none.json")], "is not a replicate.json")]:
+        with pytest.raises(UsageError, match=needle):
+            R.merge(paths, str(tmp_path / "refused"))
+        assert not (tmp_path / "refused").exists()
+
+
+def test_merge_on_the_command_line_runs_nothing_and_takes_no_run_options(tmp_path):
+    a = _replication(tmp_path, "a", {0: _records(["lemma1"])})
+    b = _replication(tmp_path, "bb", {1: _records(["lemma1"])})
+    out = tmp_path / "out"
+    r = subprocess.run([*ADVNB, "replicate", "--merge", a, b, "--seeds", "0,1", "--output-dir", str(out)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "--seeds has no use with it" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+    r = subprocess.run([*ADVNB, "replicate", "--merge", a, b, "--output-dir", str(out)], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "Lemma 1" in r.stdout and "2/2 seeds" in r.stdout and (out / "replicate.json").exists()

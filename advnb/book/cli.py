@@ -5,6 +5,7 @@
                 [--workers N | --scheduler ADDRESS]                                   (advnb.book.sweep)
     advnb replicate [--seeds 0,1,2,3,4] [--profile P] [--chapters all|a,b] [--output-dir DIR]
                 [--workers N | --scheduler ADDRESS]                                   (advnb.book.replicate)
+    advnb replicate --merge A/replicate.json B/replicate.json ... [--output-dir DIR]
     advnb list
     advnb bench [--json] ...                                                        (advnb.book.bench)
 
@@ -90,10 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     p_sweep.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "V1,V2,..."))
     p_sweep.add_argument("--output-dir", default="sweeps")
     p_rep = sub.add_parser("replicate", help="run the chapters at several seeds and judge every claim on each")
-    p_rep.add_argument("--seeds", default="0,1,2,3,4", help="seeds separated by commas (default 0,1,2,3,4)")
+    p_rep.add_argument("--seeds", help="seeds separated by commas (default 0,1,2,3,4)")
     p_rep.add_argument("--profile", help=f"one of {', '.join(PROFILES)}")
-    p_rep.add_argument("--chapters", default="all", help="all, or chapter names separated by commas")
+    p_rep.add_argument("--chapters", help="all, or chapter names separated by commas (default all)")
     p_rep.add_argument("--output-dir", default="replicate")
+    p_rep.add_argument("--merge", nargs="+", metavar="JSON", help="join these replicate.json of the same code "
+                       "(made apart, on other seeds) into one in --output-dir, running nothing")
     for p in (p_sweep, p_rep):
         where = p.add_mutually_exclusive_group()
         where.add_argument("--workers", type=_whole, help="Dask workers of a local cluster (1: in this process; "
@@ -114,16 +117,24 @@ def main(argv: list[str] | None = None) -> int:
             list_chapters()
             return 0
         if args.command == "replicate":
-            from .replicate import parse_chapters, parse_seeds, replicate
+            from .replicate import merge, parse_chapters, parse_seeds, replicate
 
-            res = replicate(parse_seeds(args.seeds), args.profile, parse_chapters(args.chapters), args.output_dir,
-                            args.workers, args.scheduler)
-            _report_runs(res)
+            if args.merge:
+                given = [o for o in ("seeds", "profile", "chapters", "workers", "scheduler")
+                         if getattr(args, o) is not None]
+                if given:
+                    raise UsageError(f"argument --merge: runs nothing, so --{given[0]} has no use with it")
+                res = merge(args.merge, args.output_dir)
+            else:
+                seeds = parse_seeds("0,1,2,3,4" if args.seeds is None else args.seeds)
+                chapters = parse_chapters("all" if args.chapters is None else args.chapters)
+                res = replicate(seeds, args.profile, chapters, args.output_dir, args.workers, args.scheduler)
+                _report_runs(res)
             for row in res["claims"]:
                 print(f"  {row['claim']:<26} {row['verdict']:<13} {row['seeds_holding']:>5} seeds  ({row['kind']})")
             if res["json"]:
                 print(f"advnb: wrote {res['json']}, {res['csv']} and {res['plot']}")
-            return 1 if res["failed"] else 0
+            return 1 if res.get("failed") else 0
         if args.command == "sweep":
             from .sweep import sweep
 

@@ -2,6 +2,7 @@
 
     advnb replicate [--seeds 0,1,2,3,4] [--profile P] [--chapters all|a,b] [--output-dir DIR]
                     [--workers N | --scheduler ADDRESS]
+    advnb replicate --merge A/replicate.json B/replicate.json ... [--output-dir DIR]
 
 One seed is an anecdote. Each chapter runs once per seed (its ``seed`` parameter; every other parameter
 at its default) through the same papermill execution as ``advnb run``, on Dask like ``advnb sweep``
@@ -21,6 +22,10 @@ It writes ``DIR/replicate.json`` (with the commit, date, machine, seeds and wall
 and, for the summary page, one replication record per chapter in ``$ADVNB_CACHE/records``
 (``replicate-CHAPTER-KEY.json``, KEY the chapter's build-record key at its default parameters: the same
 code, profile and device), read back by :func:`find_replication`.
+
+``--merge`` joins replications of the same code made apart (seeds split over machines that share no
+file system, or a replication whose run folders are gone) into one, as if every seed had run in one call
+(:func:`merge`).
 """
 
 from __future__ import annotations
@@ -143,24 +148,28 @@ def judge(records_by_seed: dict[int, dict[str, dict]]) -> list[dict[str, Any]]:
     seeds = sorted(records_by_seed)
     boards = {s: board(records_by_seed[s]).set_index("claim") for s in seeds}
     claims = [c for c in boards[seeds[0]].index if all(c in boards[s].index for s in seeds)]
-    rows = []
-    for claim in claims:
-        first = boards[seeds[0]].loc[claim]
-        holds = {str(s): boards[s].loc[claim, "holds"] for s in seeds}
-        texts = {s: boards[s].loc[claim, "measured"] for s in seeds}
-        sp = spread(texts)
-        rows.append({
-            "claim": claim, "kind": first["kind"], "chapter": first["chapter"], "paper": first["paper"],
-            "operating_point": first["operating_point"], "rule": first["rule"],
-            "holds_by_seed": holds,
-            "seeds_holding": f"{sum(v == 'yes' for v in holds.values())}/{len(seeds)}",
-            "verdict_counts": {v: sum(h == v for h in holds.values()) for v in VERDICTS},
-            "verdict": overall(list(holds.values())),
-            "measured": sp["measured"], "numbers": sp["numbers"],
-            "seeds_alike": f"{len(sp['seeds_alike'])}/{len(seeds)}",
-            "measured_by_seed": {str(s): t for s, t in texts.items()},
-        })
-    return rows
+    return [_row(dict(boards[seeds[0]].loc[claim]) | {"claim": claim},
+                 {s: boards[s].loc[claim, "holds"] for s in seeds},
+                 {s: boards[s].loc[claim, "measured"] for s in seeds}) for claim in claims]
+
+
+def _row(first: dict[str, Any], holds: dict[int, str], texts: dict[int, str]) -> dict[str, Any]:
+    """One replicated claim: its description from ``first`` (a scoreboard row), its verdict on each seed
+    (``holds``) and its *measured* text on each seed (``texts``), both keyed by seed."""
+    seeds = sorted(holds)
+    sp = spread({s: texts[s] for s in seeds})
+    verdicts = [holds[s] for s in seeds]
+    return {
+        "claim": first["claim"], "kind": first["kind"], "chapter": first["chapter"], "paper": first["paper"],
+        "operating_point": first["operating_point"], "rule": first["rule"],
+        "holds_by_seed": {str(s): holds[s] for s in seeds},
+        "seeds_holding": f"{verdicts.count('yes')}/{len(seeds)}",
+        "verdict_counts": {v: verdicts.count(v) for v in VERDICTS},
+        "verdict": overall(verdicts),
+        "measured": sp["measured"], "numbers": sp["numbers"],
+        "seeds_alike": f"{len(sp['seeds_alike'])}/{len(seeds)}",
+        "measured_by_seed": {str(s): texts[s] for s in seeds},
+    }
 
 
 # ----------------------------------------------------------------------------- provenance
@@ -237,25 +246,105 @@ def replicate(seeds: list[int], profile: str | None, chapters: list[str], output
                   "where": r.get("where")} for recs in complete.values() for r in recs.values()],
         "claims": rows,
     }
+    result.update(write_outputs(doc, out), claims=rows)
+    return result
+
+
+def write_outputs(doc: dict[str, Any], out: Path) -> dict[str, str]:
+    """``doc`` -> ``out/replicate.json``, ``out/replicate.csv`` and ``out/replicate.png`` (each written
+    atomically), and this code's replication records for the summary page (:func:`save_replication`)."""
+    rows = doc["claims"]
     json_path, csv_path, png_path = out / "replicate.json", out / "replicate.csv", out / "replicate.png"
     atomic_write(json_path, lambda tmp: Path(tmp).write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n"))
     df = csv_table(rows)
     atomic_write(csv_path, lambda tmp: df.to_csv(tmp, index=False))
-    fig = plot(rows, f"advnb replicate: {prof}, seeds {', '.join(map(str, sorted(complete)))}")
+    fig = plot(rows, f"advnb replicate: {doc['profile']}, seeds {', '.join(map(str, doc['seeds']))}")
     atomic_write(png_path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     import matplotlib.pyplot as plt
 
     plt.close(fig)
     save_replication(doc)
-    result.update(json=str(json_path), csv=str(csv_path), plot=str(png_path), claims=rows)
-    return result
+    return {"json": str(json_path), "csv": str(csv_path), "plot": str(png_path)}
+
+
+# ----------------------------------------------------------------------------- joining replications
+
+# What two replications must share to be one: the same chapters, profile and device, run by the same code.
+_SAME = ("profile", "device", "chapters", "chapter_keys")
+
+
+def merge(paths: list[str], output_dir: str) -> dict[str, Any]:
+    """Join replications of the same code made apart into one, written like :func:`replicate`'s.
+
+    A replication split over machines that share no file system (seeds 0-2 on one, 3-4 on another), or one
+    whose run folders are gone, leaves several ``replicate.json``. Each claim's verdicts and *measured*
+    texts are kept per seed (``holds_by_seed``, ``measured_by_seed``), so the joined row is judged and spread
+    exactly as if every seed had run in one call. The parts must share the profile, device, chapters and
+    each chapter's build-record key (``chapter_keys``: the same code) and have no seed in common; anything
+    else is a UsageError of one line, and nothing is written. ``merged_from`` keeps each part's seeds,
+    commit, date, machine and times; ``runs``, ``run_seconds`` and ``wall_time_s`` add up.
+    Returns ``{"json", "csv", "plot", "claims"}``.
+    """
+    from .runs import check_output_dir
+
+    if len(paths) < 2:
+        raise UsageError(f"argument --merge: give two or more replicate.json files (got {len(paths)})")
+    docs = []
+    for path in paths:
+        doc = load_reference(Path(path))
+        if doc is None or not all(k in doc for k in (*_SAME, "seeds", "claims")):
+            raise UsageError(f"argument --merge: {path} is not a replicate.json written by advnb replicate")
+        docs.append(doc)
+    for path, doc in zip(paths[1:], docs[1:]):
+        for k in _SAME:
+            if doc[k] != docs[0][k]:
+                what = "code" if k == "chapter_keys" else k
+                raise UsageError(f"argument --merge: {path} differs from {paths[0]} in its {what}; "
+                                 "only replications of the same code, profile, device and chapters join")
+    seen: dict[int, str] = {}
+    for path, doc in zip(paths, docs):
+        for s in doc["seeds"]:
+            if s in seen:
+                raise UsageError(f"argument --merge: seed {s} is in both {seen[s]} and {path}; each seed once")
+            seen[s] = path
+    check_output_dir(output_dir)
+    by_claim = [{r["claim"]: r for r in doc["claims"]} for doc in docs]
+    rows = []
+    for claim, first in by_claim[0].items():
+        parts = [b.get(claim) for b in by_claim]
+        if any(p is None for p in parts):
+            continue
+        holds = {int(s): v for p in parts for s, v in p["holds_by_seed"].items()}
+        texts = {int(s): t for p in parts for s, t in p["measured_by_seed"].items()}
+        rows.append(_row(first, holds, texts))
+    runs = [r for doc in docs for r in doc.get("runs", [])]
+    latest = max(docs, key=lambda d: str(d.get("date")))
+    doc = {
+        **{k: docs[0][k] for k in _SAME}, "seeds": sorted(seen),
+        "seeds_asked": sorted({s for d in docs for s in d.get("seeds_asked", d["seeds"])}),
+        "commit": latest.get("commit"), "dirty": any(d.get("dirty") for d in docs), "date": latest.get("date"),
+        "machine": latest.get("machine"),
+        "executor": _executors_of(runs),
+        "wall_time_s": round(sum(d.get("wall_time_s", 0) for d in docs), 1),
+        "run_seconds": round(sum(d.get("run_seconds", 0) for d in docs), 1),
+        "merged_from": [{"file": str(p), "seeds": d["seeds"], **{k: d.get(k) for k in (
+            "commit", "dirty", "date", "machine", "executor", "wall_time_s", "run_seconds")}}
+            for p, d in zip(paths, docs)],
+        "runs": runs,
+        "claims": rows,
+    }
+    return {**write_outputs(doc, Path(output_dir)), "claims": rows}
 
 
 def _executors(by_seed: dict[int, dict[str, dict]]) -> str:
     """Where the runs executed, from their records: ``"local-cluster: 30 runs, in-process: 6 runs"``."""
+    return _executors_of([r for recs in by_seed.values() for r in recs.values()])
+
+
+def _executors_of(runs: list[dict[str, Any]]) -> str:
     from collections import Counter
 
-    where = Counter((r.get("where") or {}).get("executor", "unknown") for recs in by_seed.values() for r in recs.values())
+    where = Counter((r.get("where") or {}).get("executor", "unknown") for r in runs)
     return ", ".join(f"{k}: {v} runs" for k, v in where.most_common())
 
 
