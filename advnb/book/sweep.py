@@ -23,8 +23,8 @@ for the whole sweep. A run's JSON is written only once it has succeeded, atomica
 so an interrupted sweep resumes where it stopped: a run whose JSON exists with the
 same parameters and the same code (its ``code`` field: :func:`advnb.book.record.code_fingerprint`
 of the chapter's code cells and of every ``advnb`` source) is skipped; a run made by other code is
-executed again, so one output never mixes two versions of the code. The CSV and the plot are rewritten at the end of every
-sweep, also atomically. A failed run is reported and the others go on (exit code 1).
+executed again, so one output never mixes two versions of the code. The CSV and the plot are
+rewritten at the end of every sweep, also atomically. A failed run is reported and the others go on (exit code 1).
 """
 
 from __future__ import annotations
@@ -239,7 +239,7 @@ def execute_all(runs: list[Run], desc: str, workers: int | None, scheduler: str 
             where = ex.describe()
             bar = tqdm(total=len(runs), initial=len(skipped), desc=desc, unit="run")
             bar.write(f"advnb: {len(todo)} run(s) to execute {where}, {len(skipped)} already complete"
-                      + (f", {stale} made by other code (executed again)" if stale else ""))
+                      + (f", {stale} left by other code or parameters (executed again)" if stale else ""))
             for run, record, error in ex.map(todo):
                 if error is None:
                     records[run.name] = record
