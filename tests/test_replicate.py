@@ -184,6 +184,8 @@ def test_merge_judges_the_joined_seeds_as_one_call_would_and_refuses_what_does_n
     assert doc["commit"] == "bb000000" and [m["seeds"] for m in doc["merged_from"]] == [[0, 1], [2]]
     assert doc["executor"] == "in-process: 6 runs" and Path(res["csv"]).exists() and Path(res["plot"]).exists()
     assert R.load_reference(Path(res["json"]))["claims"] == res["claims"]
+    assert R.reference_note({"smoke": Path(res["json"])}).endswith(
+        "(joined from 2 replications of the same code: seeds 0, 1 at a000000; seeds 2 at bb00000).")
     # what does not join: one line, nothing written
     other_code = _replication(tmp_path, "ccc", {3: by_seed[0]}, chapter_keys={"theorem6": "0" * 20, "lemma1": "1" * 20})
     other_profile = _replication(tmp_path, "dddd", {4: by_seed[0]}, profile="quick")

@@ -510,6 +510,9 @@ def reference_note(references: dict[str, Path] | None = None) -> str:
         m = doc.get("machine") or {}
         where = m.get("gpu") or f"{m.get('cores_available', '?')}-core CPU"
         hours = doc.get("run_seconds", 0) / 3600
+        joined = doc.get("merged_from") or []
+        made = "; ".join(f"seeds {', '.join(map(str, j['seeds']))} at {str(j.get('commit'))[:7]}" for j in joined)
         parts.append(f"{p}: seeds {', '.join(map(str, doc.get('seeds', [])))}, commit {str(doc.get('commit'))[:7]}, "
-                     f"{str(doc.get('date'))[:10]}, {where}, {hours:.1f} h of chapter runs")
+                     f"{str(doc.get('date'))[:10]}, {where}, {hours:.1f} h of chapter runs"
+                     + (f" (joined from {len(joined)} replications of the same code: {made})" if joined else ""))
     return "; ".join(parts) + "." if parts else "none is kept yet."
