@@ -108,6 +108,9 @@ def test_scheduler_option_runs_on_an_existing_cluster(tmp_path):
         assert "Lemma 1" in r.stdout and "2/2" in r.stdout, r.stdout
         doc = json.loads((out / "replicate.json").read_text())
         assert doc["seeds"] == [0, 1] and doc["chapters"] == ["lemma1"]
+        import torch
+
+        assert doc["versions"]["torch"] == torch.__version__  # one version: every run used the same libraries
         assert {run["where"]["executor"] for run in doc["runs"]} == {"scheduler"}
         assert all(run["where"]["worker"].startswith("tcp://127.0.0.1:") for run in doc["runs"])
         (claim,) = [c for c in doc["claims"] if c["claim"] == "Lemma 1"]

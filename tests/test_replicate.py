@@ -168,8 +168,8 @@ def test_merge_judges_the_joined_seeds_as_one_call_would_and_refuses_what_does_n
     chapters = ["theorem6", "lemma1"]
     by_seed = {0: _records(chapters), 1: _records(chapters, fewer_reversals),
                2: _records(chapters, lambda r: (fail_lemma1(r), fewer_reversals(r)))}
-    a = _replication(tmp_path, "a", {s: by_seed[s] for s in (0, 1)})
-    b = _replication(tmp_path, "bb", {2: by_seed[2]})
+    a = _replication(tmp_path, "a", {s: by_seed[s] for s in (0, 1)}, versions={"torch": "2.14.1", "numpy": "2.0"})
+    b = _replication(tmp_path, "bb", {2: by_seed[2]}, versions={"torch": "2.15.0", "numpy": "2.0"})
     res = R.merge([a, b], str(tmp_path / "joined"))
     whole = {r["claim"]: r for r in R.judge(by_seed)}
     assert [r["claim"] for r in res["claims"]] == list(whole)
@@ -182,6 +182,7 @@ def test_merge_judges_the_joined_seeds_as_one_call_would_and_refuses_what_does_n
     doc = json.loads(Path(res["json"]).read_text())
     assert doc["seeds"] == [0, 1, 2] and doc["run_seconds"] == 30.0 and len(doc["runs"]) == 6
     assert doc["commit"] == "bb000000" and [m["seeds"] for m in doc["merged_from"]] == [[0, 1], [2]]
+    assert doc["versions"] == {"numpy": "2.0", "torch": "2.14.1 | 2.15.0"}  # what differed between the parts
     assert doc["executor"] == "in-process: 6 runs" and Path(res["csv"]).exists() and Path(res["plot"]).exists()
     assert R.load_reference(Path(res["json"]))["claims"] == res["claims"]
     assert R.reference_note({"smoke": Path(res["json"])}).endswith(

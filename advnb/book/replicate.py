@@ -242,6 +242,7 @@ def replicate(seeds: list[int], profile: str | None, chapters: list[str], output
         "machine": machine(resolve_device(None)), "executor": _executors(complete),
         "wall_time_s": round(time.perf_counter() - start, 1),  # of this call (runs already complete cost nothing)
         "run_seconds": round(sum(r["wall_time_s"] for recs in complete.values() for r in recs.values()), 1),
+        "versions": _versions_of([r.get("versions") for recs in complete.values() for r in recs.values()]),
         "runs": [{"chapter": r["chapter"], "seed": r["parameters"]["seed"], "wall_time_s": r["wall_time_s"],
                   "where": r.get("where")} for recs in complete.values() for r in recs.values()],
         "claims": rows,
@@ -282,7 +283,8 @@ def merge(paths: list[str], output_dir: str) -> dict[str, Any]:
     exactly as if every seed had run in one call. The parts must share the profile, device, chapters and
     each chapter's build-record key (``chapter_keys``: the same code) and have no seed in common; anything
     else is a UsageError of one line, and nothing is written. ``merged_from`` keeps each part's seeds,
-    commit, date, machine and times; ``runs``, ``run_seconds`` and ``wall_time_s`` add up.
+    commit, date, machine, library versions and times; ``versions`` shows any library whose version
+    differed between the parts; ``runs``, ``run_seconds`` and ``wall_time_s`` add up.
     Returns ``{"json", "csv", "plot", "claims"}``.
     """
     from .runs import check_output_dir
@@ -327,8 +329,9 @@ def merge(paths: list[str], output_dir: str) -> dict[str, Any]:
         "executor": _executors_of(runs),
         "wall_time_s": round(sum(d.get("wall_time_s", 0) for d in docs), 1),
         "run_seconds": round(sum(d.get("run_seconds", 0) for d in docs), 1),
+        "versions": _versions_of([d.get("versions") for d in docs]),
         "merged_from": [{"file": str(p), "seeds": d["seeds"], **{k: d.get(k) for k in (
-            "commit", "dirty", "date", "machine", "executor", "wall_time_s", "run_seconds")}}
+            "commit", "dirty", "date", "machine", "versions", "executor", "wall_time_s", "run_seconds")}}
             for p, d in zip(paths, docs)],
         "runs": runs,
         "claims": rows,
@@ -339,6 +342,13 @@ def merge(paths: list[str], output_dir: str) -> dict[str, Any]:
 def _executors(by_seed: dict[int, dict[str, dict]]) -> str:
     """Where the runs executed, from their records: ``"local-cluster: 30 runs, in-process: 6 runs"``."""
     return _executors_of([r for recs in by_seed.values() for r in recs.values()])
+
+
+def _versions_of(versions: list[dict[str, str] | None]) -> dict[str, str]:
+    """The library versions the runs used (``{"torch": "2.14.1", ...}``); a library whose version differed
+    between runs reads ``"2.14.1 | 2.15.0"``."""
+    names = sorted({k for v in versions if v for k in v})
+    return {k: " | ".join(sorted({str(v.get(k)) for v in versions if v})) for k in names}
 
 
 def _executors_of(runs: list[dict[str, Any]]) -> str:
