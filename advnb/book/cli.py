@@ -72,19 +72,6 @@ def _terminate(signum, frame):  # SIGTERM (a job killed, CI cancelled): unwind l
     raise KeyboardInterrupt
 
 
-def _quiet_leftover_tasks() -> None:
-    """Silence asyncio's report of the executing cell's task, left unfinished by the interrupt.
-
-    nbclient's cell task then ends in ``DeadKernelError`` (the kernel is shut down on the way out), and asyncio
-    logs "Task exception was never retrieved" with a traceback when the task is collected, which could be
-    after our one-line message. The interrupt is the whole story; the report is collected here, unheard."""
-    import gc
-    import logging
-
-    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
-    gc.collect()
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:  # the benchmark has its own options (advnb.book.bench)
@@ -166,7 +153,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"advnb: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        _quiet_leftover_tasks()
         print("advnb: interrupted; runs that had not finished left no files (a sweep resumes where it stopped)",
               file=sys.stderr)
         return 130

@@ -93,6 +93,20 @@ def remove_stale_runs(out: Path, chapter: str) -> list[Path]:
     return removed
 
 
+def _quiet_leftover_tasks() -> None:
+    """Silence asyncio's report of the cell task that an interrupt left unfinished.
+
+    That task ends in nbclient's ``DeadKernelError`` (the kernel is shut down on the way out), and asyncio
+    logs "Task exception was never retrieved" with a traceback whenever the task is collected, which can be
+    after the caller's one-line "interrupted" message. The interrupt is the whole story: the task is
+    collected here, with the report silenced."""
+    import gc
+    import logging
+
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    gc.collect()
+
+
 def execute(chapter: str, params: dict, output_dir: str | Path, progress: bool = True,
             where: dict | None = None) -> Path:
     """Execute a chapter with checked ``params``; write DIR/CHAPTER.ipynb and DIR/CHAPTER.json.
@@ -119,6 +133,9 @@ def execute(chapter: str, params: dict, output_dir: str | Path, progress: bool =
                 str(src), str(tmp / f"{chapter}.ipynb"), parameters=params,
                 kernel_name="python3", cwd=str(src.parent), progress_bar=progress,
             )
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the caller says so in one line; asyncio must not add to it
+            _quiet_leftover_tasks()
+            raise
         except Exception as e:
             failed = out / f"{chapter}.failed.ipynb"
             if (tmp / f"{chapter}.ipynb").exists():
