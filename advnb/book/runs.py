@@ -83,14 +83,26 @@ def remove_stale_runs(out: Path, chapter: str) -> list[Path]:
     removed = []
     for folder in out.glob(f".{chapter}-*"):
         try:
-            pid = int((folder / "pid").read_text())
-            os.kill(pid, 0)
-            continue  # that run is alive
+            if _alive(int((folder / "pid").read_text())):
+                continue  # that run is under way
         except (OSError, ValueError):
             pass
         shutil.rmtree(folder, ignore_errors=True)
         removed.append(folder)
     return removed
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs. A zombie does not: a killed Dask worker whose parent was killed too
+    stays one where nothing reaps orphans (an init that does not, in a container), yet answers signal 0."""
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:  # Linux: the state follows the command's closing parenthesis in /proc/PID/stat
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): signal 0 is all there is
 
 
 def _quiet_leftover_tasks() -> None:
